@@ -1,0 +1,23 @@
+/** Small predicates for argument checks. None of them throws. */
+import { types } from 'node:util';
+
+/** True for a Float32Array from any realm (vm contexts included), unlike `instanceof`. */
+export function isFloat32Array(value: unknown): value is Float32Array {
+  return types.isFloat32Array(value);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
+export function isInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value);
+}
+
+export function isNonNegativeInteger(value: unknown): value is number {
+  return isInteger(value) && value >= 0;
+}
+
+export function isDefined<T>(value: T | undefined): value is T {
+  return value !== undefined;
+}

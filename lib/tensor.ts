@@ -1,0 +1,246 @@
+/**
+ * Argument handling shared by the public functions: turning inputs into Float32Array data with a shape,
+ * checking shapes, axes and outputs, and viewing a tensor as rows x classes along its class axis.
+ */
+import { binding } from './binding';
+import { formatShape, invalidType, invalidValue, outOfRange } from './errors';
+import { isFloat32Array, isInteger, isPlainObject } from './is';
+
+/** A number, or an array of them nested to any depth with every level rectangular. */
+export type NestedNumbers = number | readonly NestedNumbers[];
+
+/** A tensor argument: a Float32Array (read in place) or nested numbers (copied once). */
+export type TensorLike = Float32Array | readonly NestedNumbers[];
+
+/** A tensor's float32 data and, for arrays nested two levels or more, the shape their nesting fixes. */
+export interface Tensor {
+  data: Float32Array;
+  nestedShape: number[] | undefined;
+}
+
+/** A tensor seen as rows x classes: element (r, j) is at (r / inner) * classes * inner + r % inner + j * inner. */
+export interface RowLayout {
+  rows: number;
+  classes: number;
+  inner: number;
+}
+
+// Deeper nesting is rejected: it is never a real tensor, and a self-containing array would recurse forever.
+const MAX_NESTING_DEPTH = 32;
+
+function isDetachedView(view: Float32Array): boolean {
+  // A detached view reports length 0 on Node.js 20, like an empty one; only the binding can tell them apart.
+  return view.length === 0 && view.buffer.byteLength === 0 && binding.isDetached(view);
+}
+
+function rejectDetached(view: Float32Array, name: string): void {
+  if (isDetachedView(view)) {
+    invalidValue(name, 'a Float32Array whose ArrayBuffer is not detached', 'a view of a detached ArrayBuffer');
+  }
+}
+
+/** Throws unless `options` is undefined or a plain object. */
+export function requireOptions(options: unknown): Record<string, unknown> {
+  if (options === undefined) {
+    return {};
+  }
+  if (!isPlainObject(options)) {
+    invalidType('options', 'an object', options);
+  }
+  return options;
+}
+
+/** Throws unless `args`, the single argument of the loss functions, is a plain object. */
+export function requireArgs(args: unknown): Record<string, unknown> {
+  if (!isPlainObject(args)) {
+    invalidType('args', 'an object', args);
+  }
+  return args;
+}
+
+function nestingShape(value: readonly unknown[], name: string): number[] {
+  const shape: number[] = [];
+  let level: unknown = value;
+  while (Array.isArray(level)) {
+    if (shape.length === MAX_NESTING_DEPTH) {
+      invalidValue(name, `an array nested at most ${MAX_NESTING_DEPTH} levels deep`, 'deeper nesting');
+    }
+    shape.push(level.length);
+    if (level.length === 0) {
+      break;
+    }
+    level = level[0];
+  }
+  return shape;
+}
+
+function rejectRagged(name: string, path: string, found: string, expected: string): never {
+  return invalidValue(name, 'a rectangular nested array', `${path}, ${found}, where ${expected} was expected`);
+}
+
+// Copies nested numbers into `data` in row-major order, checking that every level matches `shape`.
+function flattenInto(
+  level: readonly unknown[],
+  shape: number[],
+  depth: number,
+  data: Float32Array,
+  offset: number,
+  path: string,
+  name: string,
+): number {
+  const isLeafLevel = depth === shape.length - 1;
+  for (let i = 0; i < level.length; i++) {
+    const element = level[i];
+    const elementPath = `${path}[${i}]`;
+
+    if (isLeafLevel) {
+      if (typeof element === 'number') {
+        data[offset++] = element;
+      } else if (Array.isArray(element)) {
+        rejectRagged(name, elementPath, 'an array', 'a number');
+      } else {
+        invalidType(elementPath, 'of type number', element);
+      }
+      continue;
+    }
+
+    const expectedLength = shape[depth + 1];
+    if (!Array.isArray(element)) {
+      rejectRagged(name, elementPath, 'not an array', `an array of length ${expectedLength}`);
+    }
+    if (element.length !== expectedLength) {
+      rejectRagged(name, elementPath, `of length ${element.length}`, `length ${expectedLength}`);
+    }
+    offset = flattenInto(element, shape, depth + 1, data, offset, elementPath, name);
+  }
+  return offset;
+}
+
+/**
+ * Returns a tensor's data as a Float32Array: the caller's own array when it is one (never copied), or a
+ * float32 copy of nested numbers.
+ */
+export function toTensor(value: unknown, name: string): Tensor {
+  if (isFloat32Array(value)) {
+    rejectDetached(value, name);
+    return { data: value, nestedShape: undefined };
+  }
+  if (!Array.isArray(value)) {
+    invalidType(name, 'an instance of Float32Array or an array of numbers', value);
+  }
+
+  const shape = nestingShape(value, name);
+  const length = shapeSize(shape);
+  const data = new Float32Array(length);
+  flattenInto(value, shape, 0, data, 0, name, name);
+
+  // A one-level array is a flat list of numbers, like a Float32Array: a `shape` option may reshape it.
+  return { data, nestedShape: shape.length > 1 ? shape : undefined };
+}
+
+/** Returns the number of elements of a shape: the product of its dimensions, 1 for `[]`. */
+export function shapeSize(shape: readonly number[]): number {
+  return shape.reduce((product, dimension) => product * dimension, 1);
+}
+
+function requireShapeOption(value: unknown, name: string): number[] {
+  if (!Array.isArray(value)) {
+    invalidType(name, 'an array of non-negative integers', value);
+  }
+  const shape: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const dimension: unknown = value[i];
+    if (typeof dimension !== 'number') {
+      invalidType(`${name}[${i}]`, 'of type number', dimension);
+    }
+    if (!isInteger(dimension) || dimension < 0) {
+      outOfRange(`${name}[${i}]`, 'a non-negative integer', String(dimension));
+    }
+    shape.push(dimension);
+  }
+  return shape;
+}
+
+/**
+ * Returns the tensor's shape: the `shape` option if given (checked against the data's length and any nesting),
+ * else the nesting, else `[length]`.
+ */
+export function resolveShape(tensor: Tensor, shapeOption: unknown, shapeName: string, tensorName: string): number[] {
+  if (shapeOption === undefined) {
+    return tensor.nestedShape ?? [tensor.data.length];
+  }
+
+  const shape = requireShapeOption(shapeOption, shapeName);
+  if (tensor.nestedShape !== undefined && formatShape(shape) !== formatShape(tensor.nestedShape)) {
+    invalidValue(
+      shapeName,
+      `equal to the shape of the nested "${tensorName}" array, ${formatShape(tensor.nestedShape)}`,
+      formatShape(shape),
+    );
+  }
+
+  const product = shapeSize(shape);
+  if (product !== tensor.data.length) {
+    invalidValue(
+      shapeName,
+      `a shape whose product is the length of "${tensorName}", ${tensor.data.length}`,
+      `${formatShape(shape)}, whose product is ${product}`,
+    );
+  }
+  return shape;
+}
+
+/** Returns the axis as a non-negative index into a shape of rank `rank` (at least 1), accepting -rank..rank-1. */
+export function normalizeAxis(axis: unknown, rank: number): number {
+  if (axis === undefined) {
+    return rank - 1;
+  }
+  if (typeof axis !== 'number') {
+    invalidType('axis', 'of type number', axis);
+  }
+  if (!isInteger(axis) || axis < -rank || axis >= rank) {
+    outOfRange('axis', `an integer in [${-rank}, ${rank - 1}]`, String(axis));
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+/** Throws unless the shape has at least one dimension, which row-wise functions need for their class axis. */
+export function requireRank(shape: number[], shapeName: string): void {
+  if (shape.length === 0) {
+    invalidValue(shapeName, 'a shape with at least one dimension', '[]');
+  }
+}
+
+/** Views a shape as rows x classes along `axis` (already normalized). */
+export function rowLayout(shape: number[], axis: number): RowLayout {
+  let outer = 1;
+  for (let i = 0; i < axis; i++) {
+    outer *= shape[i];
+  }
+  let inner = 1;
+  for (let i = axis + 1; i < shape.length; i++) {
+    inner *= shape[i];
+  }
+
+  // With a zero-sized dimension after the axis there are no rows; inner = 1 keeps the layout well formed.
+  const rows = outer * inner;
+  return { rows, classes: shape[axis], inner: inner === 0 ? 1 : inner };
+}
+
+/**
+ * Returns the caller's `out` after checking its type and length, or a new zeroed Float32Array of `length`.
+ * Overlap with the inputs is checked natively, by address.
+ */
+export function resolveOut(out: unknown, length: number, name: string, expected: string): Float32Array {
+  if (out === undefined) {
+    return new Float32Array(length);
+  }
+  if (!isFloat32Array(out)) {
+    invalidType(name, 'an instance of Float32Array', out);
+  }
+  rejectDetached(out, name);
+  if (out.length !== length) {
+    invalidValue(name, `a Float32Array of length ${length} (${expected})`, `length ${out.length}`);
+  }
+  return out;
+}

@@ -1,0 +1,114 @@
+#include "ops.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace simd_nn {
+namespace {
+
+// Rows are gathered into blocks of about this many floats per array, so that a block of labels, logits and
+// gradient stays in L1/L2 while the kernel runs over it.
+constexpr size_t kBlockFloats = 8192;
+
+size_t BlockRows(size_t classes) { return std::max<size_t>(1, kBlockFloats / std::max<size_t>(classes, 1)); }
+
+size_t Offset(const RowLayout& layout, size_t row, size_t cls) {
+  const size_t outer = row / layout.inner;
+  const size_t inner = row % layout.inner;
+  return outer * layout.classes * layout.inner + inner + cls * layout.inner;
+}
+
+// Copies rows [first, first + count) of a view, broadcast to `classes`, into a dense count x classes block.
+void GatherRows(const RowView& view, size_t first, size_t count, size_t classes, float* block) {
+  const bool broadcast_rows = view.layout.rows == 1;
+  const bool broadcast_classes = view.layout.classes == 1;
+  for (size_t b = 0; b < count; ++b) {
+    const size_t row = broadcast_rows ? 0 : first + b;
+    float* out = block + b * classes;
+    for (size_t j = 0; j < classes; ++j) {
+      out[j] = view.data[Offset(view.layout, row, broadcast_classes ? 0 : j)];
+    }
+  }
+}
+
+void ScatterRows(const float* block, size_t first, size_t count, float* data, const RowLayout& layout) {
+  for (size_t b = 0; b < count; ++b) {
+    const float* in = block + b * layout.classes;
+    for (size_t j = 0; j < layout.classes; ++j) {
+      data[Offset(layout, first + b, j)] = in[j];
+    }
+  }
+}
+
+bool IsDense(const RowLayout& layout, size_t rows, size_t classes) {
+  return layout.inner == 1 && layout.rows == rows && layout.classes == classes;
+}
+
+}  // namespace
+
+bool IsValidLayout(const RowLayout& layout, size_t length) {
+  if (layout.inner == 0 || layout.rows % layout.inner != 0) {
+    return false;
+  }
+  if (layout.classes != 0 && layout.rows > static_cast<size_t>(-1) / layout.classes) {
+    return false;
+  }
+  return layout.rows * layout.classes == length;
+}
+
+void Softmax(const KernelSet& kernels, const float* x, float* y, const RowLayout& layout) {
+  if (layout.rows == 0 || layout.classes == 0) {
+    return;
+  }
+  if (layout.inner == 1) {
+    kernels.softmax_rows(x, y, layout.rows, layout.classes);
+    return;
+  }
+
+  // A non-last class axis: gather a block of strided rows, run the dense kernel on it in place, scatter the
+  // result. Each block is read completely before it is written, so y may be exactly x.
+  const size_t block_rows = std::min(layout.rows, BlockRows(layout.classes));
+  std::vector<float> block(block_rows * layout.classes);
+  const RowView view{x, layout};
+  for (size_t first = 0; first < layout.rows; first += block_rows) {
+    const size_t count = std::min(block_rows, layout.rows - first);
+    GatherRows(view, first, count, layout.classes, block.data());
+    kernels.softmax_rows(block.data(), block.data(), count, layout.classes);
+    ScatterRows(block.data(), first, count, y, layout);
+  }
+}
+
+void SoftmaxCrossEntropy(const KernelSet& kernels, const RowView& labels, const RowView& logits, size_t rows,
+                         size_t classes, float* loss, float* backprop, const RowLayout& backprop_layout) {
+  if (rows == 0) {
+    return;
+  }
+
+  const bool dense = IsDense(labels.layout, rows, classes) && IsDense(logits.layout, rows, classes) &&
+                     (backprop == nullptr || IsDense(backprop_layout, rows, classes));
+  if (dense) {
+    kernels.softmax_xent_rows(labels.data, logits.data, loss, backprop, rows, classes);
+    return;
+  }
+
+  // Broadcast or strided operands: gather dense blocks, run the dense kernel, scatter the gradient. A block's
+  // logits are read before its gradient is written, so backprop may be exactly the logits.
+  const size_t block_rows = std::min(rows, BlockRows(classes));
+  const size_t block_floats = block_rows * classes;
+  std::vector<float> scratch(block_floats * (backprop != nullptr ? 3 : 2));
+  float* label_block = scratch.data();
+  float* logit_block = label_block + block_floats;
+  float* grad_block = backprop != nullptr ? logit_block + block_floats : nullptr;
+
+  for (size_t first = 0; first < rows; first += block_rows) {
+    const size_t count = std::min(block_rows, rows - first);
+    GatherRows(labels, first, count, classes, label_block);
+    GatherRows(logits, first, count, classes, logit_block);
+    kernels.softmax_xent_rows(label_block, logit_block, loss + first, grad_block, count, classes);
+    if (grad_block != nullptr) {
+      ScatterRows(grad_block, first, count, backprop, backprop_layout);
+    }
+  }
+}
+
+}  // namespace simd_nn

@@ -1,0 +1,349 @@
+import { describe, expect, test } from 'vitest';
+
+import { sigmoidCrossEntropyWithLogits, softmaxCrossEntropyWithLogits } from '../lib/index';
+import { describeEachIsa } from './support/isa';
+import {
+  createRandom,
+  crossEntropyRow64,
+  errorInUlpOf,
+  expectNearReference,
+  oneHot,
+  sigmoidCrossEntropy64,
+  ulpError,
+  uniform,
+} from './support/reference';
+
+const LOSS_MAX_ULP = 8;
+const SIGMOID_XENT_MAX_ULP = 2;
+
+// Softmax cross-entropy must be within 8 ulp of max(|loss|, log S); its gradient is checked to a few ulp of 1,
+// the scale of a probability minus a label.
+function expectRowsWithinBound(
+  labels: Float32Array,
+  logits: Float32Array,
+  rows: number,
+  classes: number,
+  loss: Float32Array,
+  backprop?: Float32Array,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const z = labels.subarray(r * classes, (r + 1) * classes);
+    const x = logits.subarray(r * classes, (r + 1) * classes);
+    const expected = crossEntropyRow64(z, x);
+    const scale = Math.max(Math.abs(expected.loss), expected.logSum);
+    const error = errorInUlpOf(loss[r], expected.loss, scale);
+    expect(error, `row ${r}: loss ${loss[r]} vs ${expected.loss}`).toBeLessThanOrEqual(LOSS_MAX_ULP);
+
+    if (backprop) {
+      for (let j = 0; j < classes; j++) {
+        const actual = backprop[r * classes + j];
+        const gradientError = errorInUlpOf(actual, expected.backprop[j], 1);
+        expect(gradientError, `row ${r}, class ${j}: ${actual} vs ${expected.backprop[j]}`).toBeLessThanOrEqual(4);
+      }
+    }
+  }
+}
+
+describe('reference values', () => {
+  test('labels [[1,0,0]], logits [[2,1,0.1]]', () => {
+    const backprop = new Float32Array(3);
+    const loss = softmaxCrossEntropyWithLogits({ labels: [[1, 0, 0]], logits: [[2, 1, 0.1]], backprop });
+    expectNearReference(loss, [0.41703001], LOSS_MAX_ULP);
+    expectNearReference(backprop, [-0.34099886, 0.24243297, 0.098565891], 4);
+  });
+
+  test('labels [[1,0,0]], logits [[2.5,0.3,-1.2]]', () => {
+    const loss = softmaxCrossEntropyWithLogits({ labels: [[1, 0, 0]], logits: [[2.5, 0.3, -1.2]] });
+    expectNearReference(loss, [0.12709658], LOSS_MAX_ULP);
+  });
+
+  test('sigmoid cross-entropy of labels [[1,0]], logits [[0.8,-1.2]]', () => {
+    const y = sigmoidCrossEntropyWithLogits({ labels: [[1, 0]], logits: [[0.8, -1.2]] });
+    expectNearReference(y, [0.37110066, 0.26328245], SIGMOID_XENT_MAX_ULP);
+  });
+});
+
+describeEachIsa('softmax cross-entropy', () => {
+  test('one-hot labels, every class count, within bound', () => {
+    const random = createRandom(31);
+    for (const classes of [...Array.from({ length: 40 }, (_, i) => i + 1), 64, 65, 1000]) {
+      for (const rows of [1, 5, 17, 35]) {
+        // Views at byteOffset 4 and 8, so rows start at addresses that are only 4-byte aligned.
+        const logits = uniform(random, rows * classes + 1, -15, 15).subarray(1);
+        const labels = new Float32Array(rows * classes + 2).subarray(2);
+        labels.set(oneHot(random, rows, classes));
+        const backprop = new Float32Array(rows * classes);
+        const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+        expectRowsWithinBound(labels, logits, rows, classes, loss, backprop);
+
+        const lossOnly = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes] });
+        expect(Array.from(lossOnly), `${rows} x ${classes}: loss with and without backprop`).toEqual(
+          Array.from(loss),
+        );
+      }
+    }
+  });
+
+  test('soft labels that need not sum to 1', () => {
+    const random = createRandom(32);
+    for (const classes of [3, 10, 16, 17, 100, 1000]) {
+      const rows = 20;
+      const logits = uniform(random, rows * classes, -30, 30);
+      const labels = uniform(random, rows * classes, 0, 1);
+      const backprop = new Float32Array(rows * classes);
+      const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+      expectRowsWithinBound(labels, logits, rows, classes, loss, backprop);
+    }
+  });
+
+  test('65,536 classes within bound', () => {
+    const random = createRandom(33);
+    const logits = uniform(random, 65_536, -10, 10);
+    const labels = uniform(random, 65_536, 0, 1 / 32_768);
+    const loss = softmaxCrossEntropyWithLogits({ labels, logits });
+    expectRowsWithinBound(labels, logits, 1, 65_536, loss);
+  });
+
+  test('label 0 with a -inf logit contributes nothing', () => {
+    const backprop = new Float32Array(3);
+    const loss = softmaxCrossEntropyWithLogits({ labels: [[0, 1, 0]], logits: [[-Infinity, 1, 2]], backprop });
+    expect(loss[0]).toBeCloseTo(1.3132616, 6);
+    expect(backprop[0]).toBe(0);
+  });
+
+  test('equal huge logits give ln 2', () => {
+    const loss = softmaxCrossEntropyWithLogits({ labels: [[0, 1]], logits: [[1e8, 1e8]] });
+    expect(loss[0]).toBe(Math.fround(Math.LN2));
+  });
+
+  test('dominant class keeps its tiny loss and gradient', () => {
+    const backprop = new Float32Array(2);
+    const loss = softmaxCrossEntropyWithLogits({ labels: [[1, 0]], logits: [[37.43, 0]], backprop });
+    const expected = Math.exp(-Math.fround(37.43));
+    expect(ulpError(loss[0], expected)).toBeLessThanOrEqual(LOSS_MAX_ULP);
+    expect(ulpError(backprop[0], -expected)).toBeLessThanOrEqual(4);
+    expect(ulpError(backprop[1], expected)).toBeLessThanOrEqual(4);
+  });
+
+  test('rows with NaN, +inf or only -inf are NaN', () => {
+    const logits = [
+      [1, NaN, 2],
+      [1, Infinity, 2],
+      [-Infinity, -Infinity, -Infinity],
+      [1, 2, 3],
+    ];
+    const labels = [
+      [0, 1, 0],
+      [0, 1, 0],
+      [0, 1, 0],
+      [0, 1, 0],
+    ];
+    const backprop = new Float32Array(12);
+    const loss = softmaxCrossEntropyWithLogits({ labels, logits, backprop });
+    for (let r = 0; r < 3; r++) {
+      expect(loss[r], `row ${r}`).toBeNaN();
+      for (let j = 0; j < 3; j++) {
+        expect(backprop[r * 3 + j], `row ${r}, class ${j}`).toBeNaN();
+      }
+    }
+    expect(loss[3]).toBeCloseTo(1.4076059, 6);
+  });
+
+  test('positive label on a -inf logit gives +inf', () => {
+    const loss = softmaxCrossEntropyWithLogits({ labels: [[1, 0]], logits: [[-Infinity, 0]] });
+    expect(loss[0]).toBe(Infinity);
+  });
+
+  test('NaN in each position poisons only its row', () => {
+    for (const classes of [4, 10, 16, 17, 33]) {
+      for (let position = 0; position < classes; position++) {
+        const logits = new Float32Array(3 * classes).fill(0.5);
+        logits[classes + position] = NaN;
+        const labels = new Float32Array(3 * classes).fill(1 / classes);
+        const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [3, classes] });
+        expect(loss[0]).toBeCloseTo(Math.log(classes), 5);
+        expect(loss[1], `classes ${classes}, position ${position}`).toBeNaN();
+        expect(loss[2]).toBeCloseTo(Math.log(classes), 5);
+      }
+    }
+  });
+
+  test('backprop in place over the logits', () => {
+    const random = createRandom(34);
+    for (const classes of [7, 1000]) {
+      const rows = 9;
+      const logits = uniform(random, rows * classes, -5, 5);
+      const labels = oneHot(random, rows, classes);
+      const backprop = new Float32Array(rows * classes);
+      const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+
+      const inPlaceLoss = softmaxCrossEntropyWithLogits({
+        labels,
+        logits,
+        shape: [rows, classes],
+        backprop: logits,
+      });
+      expect(Array.from(inPlaceLoss)).toEqual(Array.from(loss));
+      expect(Array.from(logits)).toEqual(Array.from(backprop));
+    }
+  });
+
+  test('labels broadcast as [1, C] against many rows', () => {
+    const random = createRandom(35);
+    const rows = 6;
+    const classes = 5;
+    const logits = uniform(random, rows * classes, -3, 3);
+    const labelRow = new Float32Array([0.1, 0.2, 0.3, 0.4, 0]);
+    const backprop = new Float32Array(rows * classes);
+    const loss = softmaxCrossEntropyWithLogits({
+      labels: labelRow,
+      labelsShape: [1, classes],
+      logits,
+      shape: [rows, classes],
+      backprop,
+    });
+    const labels = new Float32Array(rows * classes);
+    for (let r = 0; r < rows; r++) {
+      labels.set(labelRow, r * classes);
+    }
+    expectRowsWithinBound(labels, logits, rows, classes, loss, backprop);
+  });
+
+  test('logits broadcast as [1, C] against many label rows', () => {
+    const random = createRandom(36);
+    const rows = 4;
+    const classes = 6;
+    const logitRow = uniform(random, classes, -3, 3);
+    const labels = oneHot(random, rows, classes);
+    const backprop = new Float32Array(rows * classes);
+    const loss = softmaxCrossEntropyWithLogits({
+      labels,
+      labelsShape: [rows, classes],
+      logits: logitRow,
+      shape: [1, classes],
+      backprop,
+    });
+    const logits = new Float32Array(rows * classes);
+    for (let r = 0; r < rows; r++) {
+      logits.set(logitRow, r * classes);
+    }
+    expectRowsWithinBound(labels, logits, rows, classes, loss, backprop);
+  });
+
+  test('labels broadcast as [rows, 1] across classes', () => {
+    const logits = new Float32Array([1, 2, 3, 0, 0, 0]);
+    const labels = new Float32Array([0.5, 1]);
+    const loss = softmaxCrossEntropyWithLogits({ labels, labelsShape: [2, 1], logits, shape: [2, 3] });
+    const expected0 = crossEntropyRow64([0.5, 0.5, 0.5], [1, 2, 3]).loss;
+    const expected1 = crossEntropyRow64([1, 1, 1], [0, 0, 0]).loss;
+    expect(loss[0]).toBeCloseTo(expected0, 5);
+    expect(loss[1]).toBeCloseTo(expected1, 5);
+  });
+
+  test('class axis 0, read with strides', () => {
+    const random = createRandom(37);
+    const classes = 4;
+    const columns = 9;
+    const logits = uniform(random, classes * columns, -4, 4);
+    const labels = uniform(random, classes * columns, 0, 1);
+    const backprop = new Float32Array(classes * columns);
+    const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [classes, columns], axis: 0, backprop });
+    expect(loss).toHaveLength(columns);
+    for (let c = 0; c < columns; c++) {
+      const z = Array.from({ length: classes }, (_, j) => labels[j * columns + c]);
+      const x = Array.from({ length: classes }, (_, j) => logits[j * columns + c]);
+      const expected = crossEntropyRow64(z, x);
+      expect(errorInUlpOf(loss[c], expected.loss, Math.max(expected.loss, expected.logSum))).toBeLessThanOrEqual(
+        LOSS_MAX_ULP,
+      );
+      for (let j = 0; j < classes; j++) {
+        expect(errorInUlpOf(backprop[j * columns + c], expected.backprop[j], 1)).toBeLessThanOrEqual(4);
+      }
+    }
+  });
+
+  test('bytes around out and backprop untouched', () => {
+    const random = createRandom(38);
+    const logits = uniform(random, 3 * 20, -4, 4);
+    const labels = oneHot(random, 3, 20);
+    const lossBuffer = new Float32Array(3 + 4).fill(99);
+    const gradBuffer = new Float32Array(60 + 4).fill(99);
+    softmaxCrossEntropyWithLogits({
+      labels,
+      logits,
+      shape: [3, 20],
+      out: lossBuffer.subarray(2, 5),
+      backprop: gradBuffer.subarray(2, 62),
+    });
+    expect(Array.from(lossBuffer.subarray(0, 2))).toEqual([99, 99]);
+    expect(Array.from(lossBuffer.subarray(5))).toEqual([99, 99]);
+    expect(Array.from(gradBuffer.subarray(0, 2))).toEqual([99, 99]);
+    expect(Array.from(gradBuffer.subarray(62))).toEqual([99, 99]);
+  });
+
+  test('zero rows give an empty result', () => {
+    const loss = softmaxCrossEntropyWithLogits({
+      labels: new Float32Array(0),
+      logits: new Float32Array(0),
+      shape: [0, 5],
+    });
+    expect(loss).toHaveLength(0);
+  });
+});
+
+describeEachIsa('sigmoid cross-entropy', () => {
+  test('random inputs within bound', () => {
+    const random = createRandom(41);
+    for (const length of [...Array.from({ length: 41 }, (_, i) => i), 1000, 100_003]) {
+      const logits = uniform(random, length + 1, -40, 40).subarray(1);
+      const labels = uniform(random, length, 0, 1);
+      const y = sigmoidCrossEntropyWithLogits({ labels, logits });
+      for (let i = 0; i < length; i++) {
+        const expected = sigmoidCrossEntropy64(labels[i], logits[i]);
+        const scale = Math.max(Math.abs(expected), Math.log1p(Math.exp(-Math.abs(logits[i]))));
+        const error = errorInUlpOf(y[i], expected, scale);
+        if (error > SIGMOID_XENT_MAX_ULP) {
+          expect.fail(`z = ${labels[i]}, x = ${logits[i]}: ${y[i]} vs ${expected} (${error} ulp)`);
+        }
+      }
+    }
+  });
+
+  test('limits at infinite logits', () => {
+    const labels = new Float32Array([1, 0, 0.5, 0, 1, 0.5, 2, NaN]);
+    const logits = new Float32Array([Infinity, Infinity, Infinity, -Infinity, -Infinity, -Infinity, Infinity, 1]);
+    const y = sigmoidCrossEntropyWithLogits({ labels, logits });
+    expect(Array.from(y.subarray(0, 7))).toEqual([0, Infinity, Infinity, 0, Infinity, Infinity, -Infinity]);
+    expect(y[7]).toBeNaN();
+  });
+
+  test('NaN logits in each lane position', () => {
+    for (const length of [5, 8, 16, 17, 40]) {
+      for (let position = 0; position < length; position++) {
+        const logits = new Float32Array(length).fill(0.3);
+        logits[position] = NaN;
+        const y = sigmoidCrossEntropyWithLogits({ labels: new Float32Array(length).fill(1), logits });
+        y.forEach((value, i) => (i === position ? expect(value).toBeNaN() : expect(value).toBeCloseTo(0.5543552, 6)));
+      }
+    }
+  });
+
+  test('in place over labels or logits', () => {
+    const random = createRandom(42);
+    const logits = uniform(random, 999, -9, 9);
+    const labels = uniform(random, 999, 0, 1);
+    const expected = Array.from(sigmoidCrossEntropyWithLogits({ labels, logits }));
+    const logitsCopy = logits.slice();
+    sigmoidCrossEntropyWithLogits({ labels, logits: logitsCopy, out: logitsCopy });
+    expect(Array.from(logitsCopy)).toEqual(expected);
+    const labelsCopy = labels.slice();
+    sigmoidCrossEntropyWithLogits({ labels: labelsCopy, logits, out: labelsCopy });
+    expect(Array.from(labelsCopy)).toEqual(expected);
+  });
+
+  test('large logits keep the tiny tail', () => {
+    const y = sigmoidCrossEntropyWithLogits({ labels: [1, 0], logits: [30, -30] });
+    expect(ulpError(y[0], Math.log1p(Math.exp(-30)))).toBeLessThanOrEqual(SIGMOID_XENT_MAX_ULP);
+    expect(ulpError(y[1], Math.log1p(Math.exp(-30)))).toBeLessThanOrEqual(SIGMOID_XENT_MAX_ULP);
+  });
+});

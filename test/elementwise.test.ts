@@ -1,0 +1,238 @@
+import { describe, expect, test } from 'vitest';
+
+import { binding } from '../lib/binding';
+import { relu, sigmoid, tanh } from '../lib/index';
+import { describeEachIsa } from './support/isa';
+import {
+  SPECIAL_VALUES,
+  TAIL_LENGTHS,
+  createRandom,
+  expectNearReference,
+  maxUlpError,
+  sigmoid64,
+  uniform,
+} from './support/reference';
+import { readMxcsrControl } from './support/mxcsr';
+
+type Activation = (x: Float32Array, options?: { out?: Float32Array }) => Float32Array;
+
+interface Case {
+  name: string;
+  fn: Activation;
+  reference: (x: number) => number;
+  maxUlp: number;
+  low: number;
+  high: number;
+}
+
+const relu64 = (x: number) => (x > 0 ? x : Number.isNaN(x) ? x : 0);
+
+const CASES: Case[] = [
+  { name: 'relu', fn: relu, reference: relu64, maxUlp: 0, low: -10, high: 10 },
+  { name: 'sigmoid', fn: sigmoid, reference: sigmoid64, maxUlp: 2, low: -30, high: 30 },
+  { name: 'tanh', fn: tanh, reference: Math.tanh, maxUlp: 2, low: -12, high: 12 },
+];
+
+const SENTINEL = 12345.5;
+
+describe('reference values', () => {
+  const x = [-3, -1, 0, 2, 4];
+
+  test('relu of [-3, -1, 0, 2, 4]', () => {
+    expect(Array.from(relu(x))).toEqual([0, 0, 0, 2, 4]);
+  });
+
+  test('sigmoid of [-3, -1, 0, 2, 4]', () => {
+    expectNearReference(sigmoid(x), [0.047425874, 0.26894143, 0.5, 0.88079709, 0.98201376], 2);
+  });
+
+  test('tanh of [-3, -1, 0, 2, 4]', () => {
+    expectNearReference(tanh(x), [-0.99505478, -0.76159418, 0, 0.96402758, 0.99932933], 2);
+  });
+});
+
+describeEachIsa('element-wise', (isa) => {
+  test('reports the active set', () => {
+    expect(binding.info().isa).toBe(isa);
+  });
+
+  for (const { name, fn, reference, maxUlp, low, high } of CASES) {
+    describe(name, () => {
+      test('random inputs within bound', () => {
+        const random = createRandom(0x5eed + maxUlp);
+        const x = uniform(random, 100_003, low, high);
+        const y = fn(x);
+        const worst = maxUlpError(y, (i) => reference(x[i]));
+        expect(worst.ulp, `worst at x = ${x[worst.index]}`).toBeLessThanOrEqual(maxUlp);
+      });
+
+      test('wide-range inputs within bound', () => {
+        const random = createRandom(17);
+        const x = new Float32Array(20_000);
+        for (let i = 0; i < x.length; i++) {
+          // Magnitudes from 2^-140 to 2^100 with random signs.
+          x[i] = (random() < 0.5 ? -1 : 1) * 2 ** (-140 + 240 * random());
+        }
+        const y = fn(x);
+        const worst = maxUlpError(y, (i) => reference(x[i]));
+        expect(worst.ulp, `worst at x = ${x[worst.index]}`).toBeLessThanOrEqual(maxUlp);
+      });
+
+      test('special values', () => {
+        const x = new Float32Array(SPECIAL_VALUES);
+        const y = fn(x);
+        for (let i = 0; i < x.length; i++) {
+          const worst = maxUlpError([y[i]], () => reference(x[i]));
+          expect(worst.ulp, `${name}(${x[i]}) = ${y[i]}`).toBeLessThanOrEqual(maxUlp);
+        }
+      });
+
+      test('NaN in each lane position', () => {
+        for (const length of [1, 7, 8, 9, 15, 16, 17, 33, 40]) {
+          for (let position = 0; position < length; position++) {
+            const x = new Float32Array(length).fill(0.25);
+            x[position] = NaN;
+            const y = fn(x);
+            for (let i = 0; i < length; i++) {
+              if (i === position) {
+                expect(y[i], `length ${length}, position ${i}`).toBeNaN();
+              } else {
+                expect(y[i], `length ${length}, position ${i}`).toBe(fn(new Float32Array([0.25]))[0]);
+              }
+            }
+          }
+        }
+      });
+
+      test('every tail length and offset, bit-identical', () => {
+        const random = createRandom(99);
+        const longest = Math.max(...TAIL_LENGTHS);
+        const source = uniform(random, longest + 3, low, high);
+        const whole = fn(source);
+
+        for (const length of TAIL_LENGTHS) {
+          for (const offset of [0, 1, 3]) {
+            const x = source.subarray(offset, offset + length);
+
+            // The output is a view with guard elements on both sides.
+            const guarded = new Float32Array(length + 2 * 5).fill(SENTINEL);
+            const out = guarded.subarray(5, 5 + length);
+            const result = fn(x, { out });
+
+            expect(result).toBe(out);
+            for (let i = 0; i < length; i++) {
+              if (!Object.is(out[i], whole[offset + i])) {
+                expect.fail(`length ${length}, offset ${offset}, index ${i}: ${out[i]} != ${whole[offset + i]}`);
+              }
+            }
+            expect(Array.from(guarded.subarray(0, 5))).toEqual(Array(5).fill(SENTINEL));
+            expect(Array.from(guarded.subarray(5 + length))).toEqual(Array(5).fill(SENTINEL));
+          }
+        }
+      });
+
+      test('in place when out is the input', () => {
+        const random = createRandom(5);
+        const x = uniform(random, 1001, low, high);
+        const expected = fn(x);
+        const result = fn(x, { out: x });
+        expect(result).toBe(x);
+        expect(Array.from(x)).toEqual(Array.from(expected));
+      });
+
+      test('view with a non-zero byteOffset', () => {
+        const buffer = new ArrayBuffer(4 * 40);
+        const x = new Float32Array(buffer, 4, 37);
+        x.set(uniform(createRandom(8), 37, low, high));
+        const y = fn(x);
+        const worst = maxUlpError(y, (i) => reference(x[i]));
+        expect(worst.ulp).toBeLessThanOrEqual(maxUlp);
+      });
+
+      test('empty input', () => {
+        expect(fn(new Float32Array(0))).toHaveLength(0);
+      });
+    });
+  }
+
+  describe('edge rules', () => {
+    test('relu of infinities and NaN', () => {
+      const y = relu(new Float32Array([-Infinity, Infinity, NaN, -5]));
+      expect(y[0]).toBe(0);
+      expect(y[1]).toBe(Infinity);
+      expect(y[2]).toBeNaN();
+      expect(y[3]).toBe(0);
+    });
+
+    test('sigmoid limits and range', () => {
+      const y = sigmoid(new Float32Array([-Infinity, Infinity, NaN, -200, 200, 1e-40]));
+      expect(y[0]).toBe(0);
+      expect(y[1]).toBe(1);
+      expect(y[2]).toBeNaN();
+      expect(y[3]).toBe(0);
+      expect(y[4]).toBe(1);
+      expect(y[5]).toBe(0.5);
+    });
+
+    test('sigmoid never leaves [0, 1]', () => {
+      const x = uniform(createRandom(3), 50_000, -120, 120);
+      for (const value of sigmoid(x)) {
+        expect(value >= 0 && value <= 1).toBe(true);
+      }
+    });
+
+    test('tanh limits, signed zero and tiny inputs', () => {
+      const y = tanh(new Float32Array([-Infinity, Infinity, NaN, -0, 0, 1e-30, -1e-30, 20, -20]));
+      expect(y[0]).toBe(-1);
+      expect(y[1]).toBe(1);
+      expect(y[2]).toBeNaN();
+      expect(Object.is(y[3], -0)).toBe(true);
+      expect(Object.is(y[4], 0)).toBe(true);
+      expect(y[5]).toBe(Math.fround(1e-30));
+      expect(y[6]).toBe(Math.fround(-1e-30));
+      expect(y[7]).toBe(1);
+      expect(y[8]).toBe(-1);
+    });
+
+    test('tanh never exceeds 1 in magnitude', () => {
+      const x = uniform(createRandom(4), 50_000, -20, 20);
+      for (const value of tanh(x)) {
+        expect(Math.abs(value) <= 1).toBe(true);
+      }
+    });
+  });
+
+  describe('internal exp', () => {
+    test('exp within 2 ulp on its range', () => {
+      const x = uniform(createRandom(12), 50_000, -87, 88.7);
+      const y = new Float32Array(x.length);
+      binding.testingExp(x, y);
+      const worst = maxUlpError(y, (i) => Math.exp(x[i]));
+      expect(worst.ulp, `worst at x = ${x[worst.index]}`).toBeLessThanOrEqual(2);
+    });
+
+    test('exp of limits', () => {
+      const x = new Float32Array([-Infinity, Infinity, NaN, 0, -0, 89, -104, 88.72283]);
+      const y = new Float32Array(x.length);
+      binding.testingExp(x, y);
+      expect(y[0]).toBe(0);
+      expect(y[1]).toBe(Infinity);
+      expect(y[2]).toBeNaN();
+      expect(y[3]).toBe(1);
+      expect(y[4]).toBe(1);
+      expect(y[5]).toBe(Infinity);
+      expect(y[6]).toBeLessThanOrEqual(2 ** -126);
+      expect(Number.isFinite(y[7])).toBe(true);
+    });
+  });
+
+  test('MXCSR unchanged by every kernel', () => {
+    const before = readMxcsrControl();
+    const x = new Float32Array(SPECIAL_VALUES);
+    relu(x);
+    sigmoid(x);
+    tanh(x);
+    binding.testingExp(x, new Float32Array(x.length));
+    expect(readMxcsrControl()).toBe(before);
+  });
+});

@@ -1,0 +1,29 @@
+/**
+ * Runs a block of tests once per instruction set the CPU supports, inside one vitest run. The switch goes
+ * through a test-only native hook and affects the whole process, so files that use it must not run tests
+ * concurrently (vitest runs the tests of one file in sequence by default).
+ */
+import { afterAll, beforeAll, describe } from 'vitest';
+
+import { binding } from '../../lib/binding';
+
+/** The sets available here, best first. */
+export const AVAILABLE_ISAS = binding.info().available;
+
+/** Declares `body` once per available instruction set, with that set active while its tests run. */
+export function describeEachIsa(name: string, body: (isa: string) => void): void {
+  for (const isa of AVAILABLE_ISAS) {
+    describe(`${name} [${isa}]`, () => {
+      const previous = binding.info().isa;
+      beforeAll(() => {
+        if (!binding.testingSetIsa(isa)) {
+          throw new Error(`The ${isa} kernel set is listed as available but could not be activated.`);
+        }
+      });
+      afterAll(() => {
+        binding.testingSetIsa(previous);
+      });
+      body(isa);
+    });
+  }
+}
