@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Fit the polynomial coefficients used by the AVX2 and AVX-512 kernels.
+
+Each fit is a near-minimax approximation found by Lawson's algorithm (iteratively reweighted least squares)
+on a dense grid, with the target function evaluated in 40-digit arithmetic by mpmath. The output is the
+C++ constants pasted into native/kernels/approx_constants.h, followed by each fit's maximum relative error
+before and after rounding the coefficients to the kernel's precision.
+
+Usage: python3 tools/accuracy/fit_polynomials.py   (needs numpy and mpmath)
+"""
+import math
+import re
+
+import mpmath as mp
+import numpy as np
+
+mp.mp.dps = 40
+
+
+def lawson_fit(powers, target, weight, grid, iterations=400):
+    """Return coefficients c minimizing max |weight * (sum_k c_k grid^powers[k] - target)| over the grid."""
+    basis = np.array([[x ** p for p in powers] for x in grid]) * weight[:, None]
+    goal = target * weight
+    lawson_weights = np.full(len(grid), 1.0 / len(grid))
+    best_coefficients, best_error = None, math.inf
+    for _ in range(iterations):
+        root = np.sqrt(lawson_weights)
+        coefficients, *_ = np.linalg.lstsq(basis * root[:, None], goal * root, rcond=None)
+        residual = basis @ coefficients - goal
+        error = np.max(np.abs(residual))
+        if error < best_error:
+            best_coefficients, best_error = coefficients, error
+        lawson_weights = lawson_weights * np.abs(residual)
+        lawson_weights /= lawson_weights.sum()
+    return best_coefficients, best_error
+
+
+def max_relative_error(coefficients, powers, target, weight, grid):
+    values = np.array([sum(c * x ** p for c, p in zip(coefficients, powers)) for x in grid])
+    return np.max(np.abs((values - target) * weight))
+
+
+def report(name, coefficients, rounded, powers, target, weight, grid, ctype):
+    before = max_relative_error(coefficients, powers, target, weight, grid)
+    after = max_relative_error(rounded, powers, target, weight, grid)
+    print(f"// {name}: max relative error 2^{math.log2(before):.1f}, "
+          f"2^{math.log2(after):.1f} with {ctype} coefficients")
+
+
+def fit_exp(table_bits, degree):
+    # e^r = 1 + r + r^2 q(r) on |r| <= ln2 / 2^(table_bits + 1), the range left once 2^(j / 2^table_bits)
+    # comes from a table; widened by 0.2% for the rounding of n = round(x 2^table_bits / ln2).
+    # The weight r^2 / e^r turns the error of q into the relative error of e^r.
+    bound = math.log(2) / 2 ** (table_bits + 1) * 1.002
+    grid = np.array([x for x in np.linspace(-bound, bound, 4001) if abs(x) > 1e-7])
+    target = np.array([float((mp.exp(x) - 1 - x) / mp.mpf(x) ** 2) for x in grid])
+    weight = np.array([float(mp.mpf(x) ** 2 / mp.exp(x)) for x in grid])
+    powers = list(range(degree + 1))
+    coefficients, _ = lawson_fit(powers, target, weight, grid)
+    rounded = [float(np.float32(c)) for c in coefficients]
+    report(f"exp with a {2 ** table_bits}-entry table, q(r) of degree {degree}", coefficients, rounded, powers,
+           target, weight, grid, "float32")
+    return rounded
+
+
+def exp2_table(table_bits):
+    # 2^(j / 2^table_bits) for j in [0, 2^table_bits) as a float32 high part and the float32 rounding of the rest.
+    high, low = [], []
+    for j in range(2 ** table_bits):
+        exact = mp.power(2, mp.mpf(j) / 2 ** table_bits)
+        h = float(np.float32(float(exact)))
+        high.append(h)
+        low.append(float(np.float32(float(exact - h))))
+    return high, low
+
+
+def fit_tanh(limit):
+    # tanh(x) = x + x^3 P(x^2) on [0, limit]; the weight x^3 / tanh(x) gives the relative error of tanh.
+    grid = np.linspace(1e-4, limit, 3000)
+    target = np.array([float((mp.tanh(x) - x) / mp.mpf(x) ** 3) for x in grid])
+    weight = np.array([float(mp.mpf(x) ** 3 / mp.tanh(x)) for x in grid])
+    powers = [2 * k for k in range(5)]
+    coefficients, _ = lawson_fit(powers, target, weight, grid)
+    rounded = [float(np.float32(c)) for c in coefficients]
+    report(f"tanh on [0, {limit}], P(x^2) of degree 4", coefficients, rounded, powers, target, weight, grid,
+           "float32")
+    return rounded
+
+
+def fit_atanh():
+    # atanh(g) = g + g^3 Q(g^2) for |g| <= (sqrt(2) - 1) / (sqrt(2) + 1), the range left by reducing
+    # 1 + u to [sqrt(1/2), sqrt(2)); widened 2% for the rounding of that reduction.
+    bound = (math.sqrt(2) - 1) / (math.sqrt(2) + 1) * 1.02
+    grid = np.linspace(1e-4, bound, 3000)
+    target = np.array([float((mp.atanh(g) - g) / mp.mpf(g) ** 3) for g in grid])
+    weight = np.array([float(mp.mpf(g) ** 3 / mp.atanh(g)) for g in grid])
+    powers = [2 * k for k in range(5)]
+    coefficients, _ = lawson_fit(powers, target, weight, grid)
+    report("atanh, Q(g^2) of degree 4", coefficients, coefficients, powers, target, weight, grid, "float64")
+    return [float(c) for c in coefficients]
+
+
+def float_literal(value):
+    return re.sub(r"\.?0+p", "p", float(np.float32(value)).hex()) + "f"
+
+
+def print_constants(name, values):
+    for k, value in enumerate(values):
+        print(f"constexpr float {name}{k} = {float_literal(value)};  // {value!r}")
+
+
+def print_table(name, values):
+    print(f"constexpr float {name}[{len(values)}] = {{")
+    for k in range(0, len(values), 4):
+        print("    " + ", ".join(float_literal(v) for v in values[k:k + 4]) + ",")
+    print("};")
+
+
+def main():
+    exp16 = fit_exp(4, 1)
+    exp8 = fit_exp(3, 2)
+    tanh_coefficients = fit_tanh(0.5625)
+    atanh_coefficients = fit_atanh()
+    print_constants("kExp16Poly", exp16)
+    print_constants("kExp8Poly", exp8)
+    for bits in (4, 3):
+        high, low = exp2_table(bits)
+        print_table(f"kExp2Table{2 ** bits}High", high)
+        print_table(f"kExp2Table{2 ** bits}Low", low)
+    print_constants("kTanhPoly", tanh_coefficients)
+    for k, value in enumerate(atanh_coefficients):
+        print(f"constexpr double kAtanhPoly{k} = {float(value).hex()};  // {value!r}")
+
+
+if __name__ == "__main__":
+    main()
