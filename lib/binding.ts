@@ -48,6 +48,14 @@ export interface Binding {
   ): void;
   sigmoidCrossEntropy(labels: Float32Array, logits: Float32Array, out: Float32Array): void;
   l2Loss(t: Float32Array): number;
+  // Promise versions: the same arguments and checks, run on the libuv thread pool.
+  reluAsync(x: Float32Array, out: Float32Array): Promise<void>;
+  sigmoidAsync(x: Float32Array, out: Float32Array): Promise<void>;
+  tanhAsync(x: Float32Array, out: Float32Array): Promise<void>;
+  softmaxAsync(x: Float32Array, out: Float32Array, rows: number, classes: number, inner: number): Promise<void>;
+  softmaxCrossEntropyAsync(...args: Parameters<Binding['softmaxCrossEntropy']>): Promise<void>;
+  sigmoidCrossEntropyAsync(labels: Float32Array, logits: Float32Array, out: Float32Array): Promise<void>;
+  l2LossAsync(t: Float32Array): Promise<number>;
   testingSetIsa(name: string): boolean;
   testingExp(x: Float32Array, out: Float32Array): void;
   testingReadMxcsr(): number;

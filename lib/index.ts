@@ -8,71 +8,26 @@
 import { createRequire } from 'node:module';
 
 import { binding, type IsaName } from './binding';
-import { formatShape, invalidValue, outOfRange } from './errors';
 import {
-  normalizeAxis,
-  requireArgs,
-  requireOptions,
-  requireRank,
-  resolveOut,
-  resolveShape,
-  rowLayout,
-  shapeSize,
-  toTensor,
-  type RowLayout,
-  type Tensor,
-  type TensorLike,
-} from './tensor';
+  prepareElementwise,
+  prepareL2Loss,
+  prepareSigmoidCrossEntropy,
+  prepareSoftmax,
+  prepareSoftmaxCrossEntropy,
+  type ElementwiseOptions,
+  type SigmoidCrossEntropyArgs,
+  type SoftmaxCrossEntropyArgs,
+  type SoftmaxOptions,
+} from './calls';
+import type { TensorLike } from './tensor';
 
 export type { ErrorCode, SimdNnError } from './errors';
 export type { IsaName } from './binding';
 export type { NestedNumbers, TensorLike } from './tensor';
+export type { ElementwiseOptions, SigmoidCrossEntropyArgs, SoftmaxCrossEntropyArgs, SoftmaxOptions } from './calls';
+export * as promises from './promises';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
-
-/** Options of the element-wise activations. */
-export interface ElementwiseOptions {
-  /** Receives the result; same length as the input. May be the input itself for in-place use. */
-  out?: Float32Array;
-}
-
-/** Options of {@link softmax}. */
-export interface SoftmaxOptions {
-  /** Shape of a flat input (default `[length]`); must equal the nesting of a nested one. */
-  shape?: readonly number[];
-  /** Class axis, negative counting from the end (default -1). */
-  axis?: number;
-  /** Receives the probabilities; same length as the input. May be the input itself. */
-  out?: Float32Array;
-}
-
-/** Arguments of {@link softmaxCrossEntropyWithLogits}. */
-export interface SoftmaxCrossEntropyArgs {
-  /** Class probabilities (or any weights: they are not validated and need not sum to 1). */
-  labels: TensorLike;
-  /** Unscaled log-probabilities. */
-  logits: TensorLike;
-  /** Shape of flat logits (default `[length]`). */
-  shape?: readonly number[];
-  /** Shape of flat labels (default: `shape`, else the logits' shape when the lengths match). */
-  labelsShape?: readonly number[];
-  /** Class axis of both tensors, negative counting from the end (default -1). */
-  axis?: number;
-  /** Receives the loss of each row. */
-  out?: Float32Array;
-  /** Receives the gradient with respect to the logits, rows x classes of the broadcast shape. */
-  backprop?: Float32Array;
-}
-
-/** Arguments of {@link sigmoidCrossEntropyWithLogits}. */
-export interface SigmoidCrossEntropyArgs {
-  /** Targets, usually 0 or 1; soft labels are allowed. */
-  labels: TensorLike;
-  /** Unscaled log-odds, same shape as `labels`. */
-  logits: TensorLike;
-  /** Receives the element-wise losses. May be `labels` or `logits` itself. */
-  out?: Float32Array;
-}
 
 /** Package version and instruction sets, as returned by {@link info}. */
 export interface Info {
@@ -82,14 +37,6 @@ export interface Info {
   isa: IsaName;
   /** The instruction sets this CPU and build support, best first. */
   available: IsaName[];
-}
-
-function applyElementwise(kernel: (x: Float32Array, out: Float32Array) => void, x: unknown, options: unknown) {
-  const { data } = toTensor(x, 'x');
-  const { out } = requireOptions(options);
-  const result = resolveOut(out, data.length, 'out', 'the length of "x"');
-  kernel.call(binding, data, result);
-  return result;
 }
 
 /**
@@ -105,7 +52,9 @@ function applyElementwise(kernel: (x: Float32Array, out: Float32Array) => void, 
  * relu(new Float32Array([-3, -1, 0, 2, 4])); // Float32Array [0, 0, 0, 2, 4]
  */
 export function relu(x: TensorLike, options?: ElementwiseOptions): Float32Array {
-  return applyElementwise(binding.relu, x, options);
+  const call = prepareElementwise(x, options);
+  binding.relu(call.x, call.out);
+  return call.out;
 }
 
 /**
@@ -122,7 +71,9 @@ export function relu(x: TensorLike, options?: ElementwiseOptions): Float32Array 
  * sigmoid([0, 2]); // Float32Array [0.5, 0.880797]
  */
 export function sigmoid(x: TensorLike, options?: ElementwiseOptions): Float32Array {
-  return applyElementwise(binding.sigmoid, x, options);
+  const call = prepareElementwise(x, options);
+  binding.sigmoid(call.x, call.out);
+  return call.out;
 }
 
 /**
@@ -140,7 +91,9 @@ export function sigmoid(x: TensorLike, options?: ElementwiseOptions): Float32Arr
  * tanh(x, { out: x }); // in place: x is now [-0.761594, 0, 0.761594]
  */
 export function tanh(x: TensorLike, options?: ElementwiseOptions): Float32Array {
-  return applyElementwise(binding.tanh, x, options);
+  const call = prepareElementwise(x, options);
+  binding.tanh(call.x, call.out);
+  return call.out;
 }
 
 /**
@@ -161,47 +114,9 @@ export function tanh(x: TensorLike, options?: ElementwiseOptions): Float32Array 
  * softmax(batch, { shape: [rows, 10], out: probabilities });
  */
 export function softmax(logits: TensorLike, options?: SoftmaxOptions): Float32Array {
-  const tensor = toTensor(logits, 'logits');
-  const { shape: shapeOption, axis, out } = requireOptions(options);
-
-  const shape = resolveShape(tensor, shapeOption, 'shape', 'logits');
-  requireRank(shape, 'shape');
-  const layout = rowLayout(shape, normalizeAxis(axis, shape.length));
-  const result = resolveOut(out, tensor.data.length, 'out', 'the length of "logits"');
-
-  binding.softmax(tensor.data, result, layout.rows, layout.classes, layout.inner);
-  return result;
-}
-
-// Resolves the labels' shape for a cross-entropy; see SoftmaxCrossEntropyArgs.labelsShape.
-function resolveLabelsShape(labels: Tensor, args: Record<string, unknown>, logitsShape: number[]): number[] {
-  if (args.labelsShape !== undefined) {
-    return resolveShape(labels, args.labelsShape, 'labelsShape', 'labels');
-  }
-  if (labels.nestedShape !== undefined) {
-    return labels.nestedShape;
-  }
-  if (args.shape !== undefined) {
-    return resolveShape(labels, args.shape, 'shape', 'labels');
-  }
-  return labels.data.length === shapeSize(logitsShape) ? logitsShape : [labels.data.length];
-}
-
-function broadcastDimension(labels: RowLayout, logits: RowLayout, key: 'rows' | 'classes', shapes: string): number {
-  const a = labels[key];
-  const b = logits[key];
-  if (a === b || b === 1) {
-    return a;
-  }
-  if (a === 1) {
-    return b;
-  }
-  return invalidValue(
-    'labels',
-    `a shape that matches or broadcasts against "logits" (seen as rows x classes, each dimension equal ` +
-      `or 1 on one side)`,
-    shapes,
-  );
+  const { logits: data, out, layout } = prepareSoftmax(logits, options);
+  binding.softmax(data, out, layout.rows, layout.classes, layout.inner);
+  return out;
 }
 
 /**
@@ -229,47 +144,9 @@ function broadcastDimension(labels: RowLayout, logits: RowLayout, key: 'rows' | 
  * const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
  */
 export function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArgs): Float32Array {
-  const options = requireArgs(args);
-  const logits = toTensor(options.logits, 'logits');
-  const labels = toTensor(options.labels, 'labels');
-
-  const logitsShape = resolveShape(logits, options.shape, 'shape', 'logits');
-  const labelsShape = resolveLabelsShape(labels, options, logitsShape);
-  requireRank(logitsShape, 'shape');
-  requireRank(labelsShape, 'labelsShape');
-
-  const logitsLayout = rowLayout(logitsShape, normalizeAxis(options.axis, logitsShape.length));
-  const labelsLayout = rowLayout(labelsShape, normalizeAxis(options.axis, labelsShape.length));
-  const shapes = `labels ${formatShape(labelsShape)} (${labelsLayout.rows} x ${labelsLayout.classes}) and ` +
-    `logits ${formatShape(logitsShape)} (${logitsLayout.rows} x ${logitsLayout.classes})`;
-  const rows = broadcastDimension(labelsLayout, logitsLayout, 'rows', shapes);
-  const classes = broadcastDimension(labelsLayout, logitsLayout, 'classes', shapes);
-  if (classes === 0) {
-    outOfRange('logits', 'a tensor with at least 1 class along the class axis', shapes);
-  }
-
-  const loss = resolveOut(options.out, rows, 'out', 'one loss per row');
-  let backprop: Float32Array | null = null;
-  if (options.backprop !== undefined) {
-    backprop = resolveOut(options.backprop, rows * classes, 'backprop', `${rows} rows x ${classes} classes`);
-  }
-
-  // The gradient takes the layout (class-axis position) of whichever input supplies the rows.
-  const backpropInner = logitsLayout.rows === rows ? logitsLayout.inner : labelsLayout.inner;
-  binding.softmaxCrossEntropy(
-    labels.data,
-    logits.data,
-    loss,
-    backprop,
-    labelsLayout.rows,
-    labelsLayout.classes,
-    labelsLayout.inner,
-    logitsLayout.rows,
-    logitsLayout.classes,
-    logitsLayout.inner,
-    backpropInner,
-  );
-  return loss;
+  const call = prepareSoftmaxCrossEntropy(args);
+  binding.softmaxCrossEntropy(...call.arguments);
+  return call.loss;
 }
 
 /**
@@ -286,27 +163,9 @@ export function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArgs): Fl
  * sigmoidCrossEntropyWithLogits({ labels: [[1, 0]], logits: [[0.8, -1.2]] }); // Float32Array [0.371101, 0.263282]
  */
 export function sigmoidCrossEntropyWithLogits(args: SigmoidCrossEntropyArgs): Float32Array {
-  const options = requireArgs(args);
-  const labels = toTensor(options.labels, 'labels');
-  const logits = toTensor(options.logits, 'logits');
-
-  const labelsShape = labels.nestedShape ?? [labels.data.length];
-  const logitsShape = logits.nestedShape ?? [logits.data.length];
-  const bothNested = labels.nestedShape !== undefined && logits.nestedShape !== undefined;
-  const mismatch = bothNested
-    ? formatShape(labelsShape) !== formatShape(logitsShape)
-    : labels.data.length !== logits.data.length;
-  if (mismatch) {
-    invalidValue(
-      'labels',
-      `a tensor of the same shape as "logits", ${formatShape(logitsShape)}`,
-      `shape ${formatShape(labelsShape)}`,
-    );
-  }
-
-  const result = resolveOut(options.out, logits.data.length, 'out', 'the length of "logits"');
-  binding.sigmoidCrossEntropy(labels.data, logits.data, result);
-  return result;
+  const { labels, logits, out } = prepareSigmoidCrossEntropy(args);
+  binding.sigmoidCrossEntropy(labels, logits, out);
+  return out;
 }
 
 /**
@@ -321,8 +180,7 @@ export function sigmoidCrossEntropyWithLogits(args: SigmoidCrossEntropyArgs): Fl
  * l2Loss([1, 2, 3]); // 7
  */
 export function l2Loss(t: TensorLike): number {
-  const { data } = toTensor(t, 't');
-  return binding.l2Loss(data);
+  return binding.l2Loss(prepareL2Loss(t));
 }
 
 /**

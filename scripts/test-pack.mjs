@@ -257,7 +257,7 @@ console.log(JSON.stringify({ ...verify(nn), resolved: import.meta.resolve('simd-
 
 // Compiled by tsc against the package's own types, with no @types packages, then run. The @ts-expect-error
 // lines fail the compilation if the types were missing or any.
-const TS_CHECK = `import { info, sigmoid, softmax, softmaxCrossEntropyWithLogits, type SoftmaxCrossEntropyArgs, type TensorLike } from 'simd-nn';
+const TS_CHECK = `import { info, promises, sigmoid, softmax, softmaxCrossEntropyWithLogits, type SoftmaxCrossEntropyArgs, type TensorLike } from 'simd-nn';
 
 const input: TensorLike = [[2, 1, 0.1]];
 const probabilities: Float32Array = softmax(input);
@@ -266,6 +266,12 @@ const args: SoftmaxCrossEntropyArgs = { labels: [[1, 0, 0]], logits: input, back
 const loss: Float32Array = softmaxCrossEntropyWithLogits(args);
 const half: number = sigmoid(new Float32Array([0]))[0]!;
 const isa: 'avx512' | 'avx2' | 'scalar' = info().isa;
+const pending: Promise<number> = promises.l2Loss([1, 2, 3]);
+pending.then((value) => {
+  if (value !== 7) {
+    throw new Error('promises.l2Loss result is wrong: ' + String(value));
+  }
+});
 
 if (Math.abs(probabilities[0]! - 0.659001) > 1e-6 || Math.abs(loss[0]! - 0.41703) > 1e-5) {
   throw new Error('softmax or cross-entropy result is wrong: ' + String(probabilities) + ' ' + String(loss));
@@ -375,7 +381,7 @@ function checkConsumer(project, prebuildPaths) {
   const cjs = checkComputation('require', runCheck('require', project, 'check.cjs'), installedPrebuild);
   if (cjs) {
     check('require resolves dist/index.cjs', cjs.resolved === join(installed, 'dist', 'index.cjs'), cjs.resolved);
-    const expected = ['info', 'l2Loss', 'relu', 'sigmoid', 'sigmoidCrossEntropyWithLogits', 'softmax',
+    const expected = ['info', 'l2Loss', 'promises', 'relu', 'sigmoid', 'sigmoidCrossEntropyWithLogits', 'softmax',
       'softmaxCrossEntropyWithLogits', 'tanh'];
     check('require exports the documented functions', expected.every((name) => cjs.exports.includes(name)),
       `exports: ${cjs.exports.join(', ')}`);

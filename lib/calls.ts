@@ -1,0 +1,212 @@
+/**
+ * Argument preparation shared by the synchronous functions and their promise versions: each prepare function
+ * validates a call completely, allocates any missing output, and returns what the binding needs. Nothing is
+ * written before a prepare function returns.
+ */
+import type { Binding } from './binding';
+import { formatShape, invalidValue, outOfRange } from './errors';
+import {
+  normalizeAxis,
+  requireArgs,
+  requireOptions,
+  requireRank,
+  resolveOut,
+  resolveShape,
+  rowLayout,
+  shapeSize,
+  toTensor,
+  type RowLayout,
+  type Tensor,
+  type TensorLike,
+} from './tensor';
+
+/** Options of the element-wise activations. */
+export interface ElementwiseOptions {
+  /** Receives the result; same length as the input. May be the input itself for in-place use. */
+  out?: Float32Array;
+}
+
+/** Options of {@link softmax}. */
+export interface SoftmaxOptions {
+  /** Shape of a flat input (default `[length]`). For nested input it must equal the nesting. */
+  shape?: readonly number[];
+  /** Class axis, negative counting from the end (default -1). */
+  axis?: number;
+  /** Receives the probabilities; same length as the input. May be the input itself. */
+  out?: Float32Array;
+}
+
+/** Arguments of {@link softmaxCrossEntropyWithLogits}. */
+export interface SoftmaxCrossEntropyArgs {
+  /** Class probabilities (or any weights: they are not validated and need not sum to 1). */
+  labels: TensorLike;
+  /** Unscaled log-probabilities. */
+  logits: TensorLike;
+  /** Shape of flat logits (default `[length]`). */
+  shape?: readonly number[];
+  /** Shape of flat labels (default: `shape`, else the logits' shape when the lengths match). */
+  labelsShape?: readonly number[];
+  /** Class axis of both tensors, negative counting from the end (default -1). */
+  axis?: number;
+  /** Receives the loss of each row. */
+  out?: Float32Array;
+  /** Receives the gradient with respect to the logits, rows x classes of the broadcast shape. */
+  backprop?: Float32Array;
+}
+
+/** Arguments of {@link sigmoidCrossEntropyWithLogits}. */
+export interface SigmoidCrossEntropyArgs {
+  /** Targets, usually 0 or 1; soft labels are allowed. */
+  labels: TensorLike;
+  /** Unscaled log-odds, same shape as `labels`. */
+  logits: TensorLike;
+  /** Receives the element-wise losses. May be `labels` or `logits` itself. */
+  out?: Float32Array;
+}
+
+/** A checked element-wise call: the input data and the output it writes. */
+export interface ElementwiseCall {
+  x: Float32Array;
+  out: Float32Array;
+}
+
+/** A checked softmax call. */
+export interface SoftmaxCall {
+  logits: Float32Array;
+  out: Float32Array;
+  layout: RowLayout;
+}
+
+/** A checked softmax cross-entropy call: the binding's arguments, and the losses it returns. */
+export interface SoftmaxCrossEntropyCall {
+  arguments: Parameters<Binding['softmaxCrossEntropy']>;
+  loss: Float32Array;
+}
+
+/** A checked sigmoid cross-entropy call. */
+export interface SigmoidCrossEntropyCall {
+  labels: Float32Array;
+  logits: Float32Array;
+  out: Float32Array;
+}
+
+export function prepareElementwise(x: unknown, options: unknown): ElementwiseCall {
+  const { data } = toTensor(x, 'x');
+  const { out } = requireOptions(options);
+  return { x: data, out: resolveOut(out, data.length, 'out', 'the length of "x"') };
+}
+
+export function prepareSoftmax(logits: unknown, options: unknown): SoftmaxCall {
+  const tensor = toTensor(logits, 'logits');
+  const { shape: shapeOption, axis, out } = requireOptions(options);
+
+  const shape = resolveShape(tensor, shapeOption, 'shape', 'logits');
+  requireRank(shape, 'shape');
+  const layout = rowLayout(shape, normalizeAxis(axis, shape.length));
+  const result = resolveOut(out, tensor.data.length, 'out', 'the length of "logits"');
+  return { logits: tensor.data, out: result, layout };
+}
+
+// Resolves the labels' shape for a cross-entropy; see SoftmaxCrossEntropyArgs.labelsShape.
+function resolveLabelsShape(labels: Tensor, args: Record<string, unknown>, logitsShape: number[]): number[] {
+  if (args.labelsShape !== undefined) {
+    return resolveShape(labels, args.labelsShape, 'labelsShape', 'labels');
+  }
+  if (labels.nestedShape !== undefined) {
+    return labels.nestedShape;
+  }
+  if (args.shape !== undefined) {
+    return resolveShape(labels, args.shape, 'shape', 'labels');
+  }
+  return labels.data.length === shapeSize(logitsShape) ? logitsShape : [labels.data.length];
+}
+
+function broadcastDimension(labels: RowLayout, logits: RowLayout, key: 'rows' | 'classes', shapes: string): number {
+  const a = labels[key];
+  const b = logits[key];
+  if (a === b || b === 1) {
+    return a;
+  }
+  if (a === 1) {
+    return b;
+  }
+  return invalidValue(
+    'labels',
+    `a shape that matches or broadcasts against "logits" (seen as rows x classes, each dimension equal ` +
+      `or 1 on one side)`,
+    shapes,
+  );
+}
+
+export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCall {
+  const options = requireArgs(args);
+  const logits = toTensor(options.logits, 'logits');
+  const labels = toTensor(options.labels, 'labels');
+
+  const logitsShape = resolveShape(logits, options.shape, 'shape', 'logits');
+  const labelsShape = resolveLabelsShape(labels, options, logitsShape);
+  requireRank(logitsShape, 'shape');
+  requireRank(labelsShape, 'labelsShape');
+
+  const logitsLayout = rowLayout(logitsShape, normalizeAxis(options.axis, logitsShape.length));
+  const labelsLayout = rowLayout(labelsShape, normalizeAxis(options.axis, labelsShape.length));
+  const shapes = `labels ${formatShape(labelsShape)} (${labelsLayout.rows} x ${labelsLayout.classes}) and ` +
+    `logits ${formatShape(logitsShape)} (${logitsLayout.rows} x ${logitsLayout.classes})`;
+  const rows = broadcastDimension(labelsLayout, logitsLayout, 'rows', shapes);
+  const classes = broadcastDimension(labelsLayout, logitsLayout, 'classes', shapes);
+  if (classes === 0) {
+    outOfRange('logits', 'a tensor with at least 1 class along the class axis', shapes);
+  }
+
+  const loss = resolveOut(options.out, rows, 'out', 'one loss per row');
+  let backprop: Float32Array | null = null;
+  if (options.backprop !== undefined) {
+    backprop = resolveOut(options.backprop, rows * classes, 'backprop', `${rows} rows x ${classes} classes`);
+  }
+
+  // The gradient takes the layout (class-axis position) of whichever input supplies the rows.
+  const backpropInner = logitsLayout.rows === rows ? logitsLayout.inner : labelsLayout.inner;
+  return {
+    arguments: [
+      labels.data,
+      logits.data,
+      loss,
+      backprop,
+      labelsLayout.rows,
+      labelsLayout.classes,
+      labelsLayout.inner,
+      logitsLayout.rows,
+      logitsLayout.classes,
+      logitsLayout.inner,
+      backpropInner,
+    ],
+    loss,
+  };
+}
+
+export function prepareSigmoidCrossEntropy(args: unknown): SigmoidCrossEntropyCall {
+  const options = requireArgs(args);
+  const labels = toTensor(options.labels, 'labels');
+  const logits = toTensor(options.logits, 'logits');
+
+  const labelsShape = labels.nestedShape ?? [labels.data.length];
+  const logitsShape = logits.nestedShape ?? [logits.data.length];
+  const bothNested = labels.nestedShape !== undefined && logits.nestedShape !== undefined;
+  const mismatch = bothNested
+    ? formatShape(labelsShape) !== formatShape(logitsShape)
+    : labels.data.length !== logits.data.length;
+  if (mismatch) {
+    invalidValue(
+      'labels',
+      `a tensor of the same shape as "logits", ${formatShape(logitsShape)}`,
+      `shape ${formatShape(labelsShape)}`,
+    );
+  }
+
+  const out = resolveOut(options.out, logits.data.length, 'out', 'the length of "logits"');
+  return { labels: labels.data, logits: logits.data, out };
+}
+
+export function prepareL2Loss(t: unknown): Float32Array {
+  return toTensor(t, 't').data;
+}

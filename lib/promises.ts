@@ -1,0 +1,120 @@
+/**
+ * Promise versions of the simd-nn functions, run on the libuv thread pool so that the JavaScript thread stays
+ * free. Each takes the same arguments as its synchronous namesake, computes the same bits, and rejects with
+ * the same errors instead of throwing them.
+ *
+ * Memory: arrays backed by a SharedArrayBuffer are read and written in place. The caller could transfer or
+ * resize any other array while the work runs. So such inputs are copied when the call starts, and such outputs
+ * are written when it completes, after a check that they are still attached and the same length. For
+ * zero-copy work off the JavaScript thread, allocate with `new Float32Array(new SharedArrayBuffer(bytes))`.
+ * Each call costs tens of microseconds in thread-pool and promise overhead, so it pays off for large arrays.
+ *
+ * @example
+ * import { promises as nn } from 'simd-nn';
+ * const probabilities = await nn.softmax(logits, { shape: [rows, 1000] });
+ */
+import { binding } from './binding';
+import {
+  prepareElementwise,
+  prepareL2Loss,
+  prepareSigmoidCrossEntropy,
+  prepareSoftmax,
+  prepareSoftmaxCrossEntropy,
+  type ElementwiseOptions,
+  type SigmoidCrossEntropyArgs,
+  type SoftmaxCrossEntropyArgs,
+  type SoftmaxOptions,
+} from './calls';
+import type { TensorLike } from './tensor';
+
+/**
+ * Computes relu on the thread pool; see the synchronous `relu` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects with `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE` as `relu` throws, and with
+ *   `ERR_INVALID_ARG_VALUE` when a non-shared `out` was detached or resized before the result arrived.
+ */
+export async function relu(x: TensorLike, options?: ElementwiseOptions): Promise<Float32Array> {
+  const call = prepareElementwise(x, options);
+  await binding.reluAsync(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes sigmoid on the thread pool; see the synchronous `sigmoid` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `sigmoid` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared `out` was
+ *   detached or resized before the result arrived.
+ */
+export async function sigmoid(x: TensorLike, options?: ElementwiseOptions): Promise<Float32Array> {
+  const call = prepareElementwise(x, options);
+  await binding.sigmoidAsync(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes tanh on the thread pool; see the synchronous `tanh` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `tanh` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared `out` was
+ *   detached or resized before the result arrived.
+ */
+export async function tanh(x: TensorLike, options?: ElementwiseOptions): Promise<Float32Array> {
+  const call = prepareElementwise(x, options);
+  await binding.tanhAsync(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes softmax on the thread pool; see the synchronous `softmax` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `softmax` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared `out`
+ *   was detached or resized before the result arrived.
+ * @throws {RangeError} Rejects with `ERR_OUT_OF_RANGE` as `softmax` throws.
+ */
+export async function softmax(logits: TensorLike, options?: SoftmaxOptions): Promise<Float32Array> {
+  const { logits: data, out, layout } = prepareSoftmax(logits, options);
+  await binding.softmaxAsync(data, out, layout.rows, layout.classes, layout.inner);
+  return out;
+}
+
+/**
+ * Computes the softmax cross-entropy, and its gradient when `backprop` is given, on the thread pool; see the
+ * synchronous `softmaxCrossEntropyWithLogits` for the contract.
+ *
+ * @returns A promise of the per-row losses (`out`, or a new Float32Array).
+ * @throws {TypeError} Rejects as `softmaxCrossEntropyWithLogits` throws, and with `ERR_INVALID_ARG_VALUE` when
+ *   a non-shared `out` or `backprop` was detached or resized before the result arrived.
+ * @throws {RangeError} Rejects with `ERR_OUT_OF_RANGE` as `softmaxCrossEntropyWithLogits` throws.
+ */
+export async function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArgs): Promise<Float32Array> {
+  const call = prepareSoftmaxCrossEntropy(args);
+  await binding.softmaxCrossEntropyAsync(...call.arguments);
+  return call.loss;
+}
+
+/**
+ * Computes the sigmoid cross-entropy on the thread pool; see the synchronous `sigmoidCrossEntropyWithLogits`
+ * for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `sigmoidCrossEntropyWithLogits` throws, and with `ERR_INVALID_ARG_VALUE` when
+ *   a non-shared `out` was detached or resized before the result arrived.
+ */
+export async function sigmoidCrossEntropyWithLogits(args: SigmoidCrossEntropyArgs): Promise<Float32Array> {
+  const { labels, logits, out } = prepareSigmoidCrossEntropy(args);
+  await binding.sigmoidCrossEntropyAsync(labels, logits, out);
+  return out;
+}
+
+/**
+ * Computes the l2 loss on the thread pool; see the synchronous `l2Loss` for the contract.
+ *
+ * @returns A promise of the loss.
+ * @throws {TypeError} Rejects as `l2Loss` throws.
+ */
+export async function l2Loss(t: TensorLike): Promise<number> {
+  return binding.l2LossAsync(prepareL2Loss(t));
+}
