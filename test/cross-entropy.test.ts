@@ -8,6 +8,7 @@ import {
   errorInUlpOf,
   expectNearReference,
   oneHot,
+  SPECIAL_VALUES,
   sigmoidCrossEntropy64,
   ulpError,
   uniform,
@@ -281,6 +282,44 @@ describeEachIsa('softmax cross-entropy', () => {
     expect(Array.from(gradBuffer.subarray(62))).toEqual([99, 99]);
   });
 
+  test('equal rows give bit-identical results wherever they sit', () => {
+    const random = createRandom(39);
+    for (const classes of [3, 10, 16, 17, 1000]) {
+      const logitRow = uniform(random, classes, -8, 8);
+      const labelRow = uniform(random, classes, 0, 1);
+      const rows = 37;
+      const logits = new Float32Array(rows * classes);
+      const labels = new Float32Array(rows * classes);
+      for (let r = 0; r < rows; r++) {
+        logits.set(logitRow, r * classes);
+        labels.set(labelRow, r * classes);
+      }
+      const backprop = new Float32Array(rows * classes);
+      const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+      const firstGradient = Array.from(backprop.subarray(0, classes));
+      for (let r = 1; r < rows; r++) {
+        expect(Object.is(loss[r], loss[0]), `classes ${classes}, row ${r}`).toBe(true);
+        expect(Array.from(backprop.subarray(r * classes, (r + 1) * classes)), `classes ${classes}, row ${r}`).toEqual(
+          firstGradient,
+        );
+      }
+    }
+  });
+
+  test('denormal, signed-zero and huge logits within bound', () => {
+    const rows = [
+      [1e-40, -1e-40, 0, -0],
+      [1.17549435e-38, -3e38, 3e38, 0],
+      [-88, -87.4, -104, -110],
+      [1e-45, 2, -1e-45, 2],
+    ];
+    const logits = new Float32Array(rows.flat());
+    const labels = new Float32Array([0.25, 0.25, 0.25, 0.25, 0, 0, 1, 0, 0.5, 0.5, 0, 0, 0, 1, 0, 0]);
+    const backprop = new Float32Array(16);
+    const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [4, 4], backprop });
+    expectRowsWithinBound(labels, logits, 4, 4, loss, backprop);
+  });
+
   test('zero rows give an empty result', () => {
     const loss = softmaxCrossEntropyWithLogits({
       labels: new Float32Array(0),
@@ -339,6 +378,40 @@ describeEachIsa('sigmoid cross-entropy', () => {
     const labelsCopy = labels.slice();
     sigmoidCrossEntropyWithLogits({ labels: labelsCopy, logits, out: labelsCopy });
     expect(Array.from(labelsCopy)).toEqual(expected);
+  });
+
+  test('special values against float64', () => {
+    const values = new Float32Array(SPECIAL_VALUES);
+    for (const label of [0, 0.5, 1, 1e-40, -0]) {
+      const labels = new Float32Array(values.length).fill(label);
+      const y = sigmoidCrossEntropyWithLogits({ labels, logits: values });
+      for (let i = 0; i < values.length; i++) {
+        const expected = sigmoidCrossEntropy64(labels[i], values[i]);
+        const scale = Math.max(Math.abs(expected), Math.log1p(Math.exp(-Math.abs(values[i]))));
+        const error = errorInUlpOf(y[i], expected, scale);
+        expect(error, `z = ${label}, x = ${values[i]}: ${y[i]} vs ${expected}`).toBeLessThanOrEqual(
+          SIGMOID_XENT_MAX_ULP,
+        );
+      }
+    }
+  });
+
+  test('equal inputs give bit-identical results wherever they sit', () => {
+    const random = createRandom(43);
+    const logits = uniform(random, 1000, -20, 20);
+    const labels = uniform(random, 1000, 0, 1);
+    const whole = sigmoidCrossEntropyWithLogits({ labels, logits });
+    for (const offset of [1, 5, 13, 16, 31]) {
+      for (const length of [1, 7, 16, 33]) {
+        const part = sigmoidCrossEntropyWithLogits({
+          labels: labels.subarray(offset, offset + length),
+          logits: logits.subarray(offset, offset + length),
+        });
+        expect(Array.from(part), `offset ${offset}, length ${length}`).toEqual(
+          Array.from(whole.subarray(offset, offset + length)),
+        );
+      }
+    }
   });
 
   test('large logits keep the tiny tail', () => {

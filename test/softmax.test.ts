@@ -76,6 +76,23 @@ describeEachIsa('softmax', () => {
     expect(worst.ulp, `worst at ${worst.index}`).toBeLessThanOrEqual(MAX_ULP);
   });
 
+  test('special values in every row position', () => {
+    const values = new Float32Array(
+      [0, -0, 1e-45, -1e-45, 1e-40, 1.17549435e-38, 1e-10, 0.5, -1, 15, -15, 40, -40, 88, -88, -104, -110, 1e10,
+        -1e10, -3e38, -Infinity].map((v) => Math.fround(v)),
+    );
+    for (let shift = 0; shift < values.length; shift++) {
+      const row = new Float32Array(values.length);
+      for (let j = 0; j < values.length; j++) {
+        row[j] = values[(j + shift) % values.length];
+      }
+      const y = softmax(row);
+      const expected = softmaxRow64(row);
+      const worst = maxUlpError(y, (i) => expected[i]);
+      expect(worst.ulp, `shift ${shift}, worst at ${worst.index}`).toBeLessThanOrEqual(MAX_ULP);
+    }
+  });
+
   test('huge logits do not overflow', () => {
     const y = softmax([3e38, 3e38, -3e38]);
     expect(Array.from(y)).toEqual([0.5, 0.5, 0]);
