@@ -28,6 +28,8 @@ export interface NativeInfo {
 export interface Binding {
   setErrorFactory(factory: (code: string, message: string) => Error): void;
   info(): NativeInfo;
+  // Returns true once per process: to the first caller after the addon is loaded.
+  claimIsaWarning(): boolean;
   isDetached(view: Float32Array): boolean;
   relu(x: Float32Array, out: Float32Array): void;
   sigmoid(x: Float32Array, out: Float32Array): void;
@@ -92,6 +94,20 @@ function listShippedPrebuilds(): string[] {
 function explainLoadFailure(cause: unknown): Error {
   const platform = `${process.platform}-${process.arch}${describeLibc()}`;
   const reason = cause instanceof Error ? cause.message.trim() : String(cause);
+
+  // Node.js refuses every addon under --no-addons, and under the permission model without --allow-addons.
+  // Rebuilding cannot help there.
+  if ((cause as { code?: unknown } | undefined)?.code === 'ERR_DLOPEN_DISABLED') {
+    const lines = [
+      `simd-nn could not load its native addon: this Node.js process does not allow native addons (${reason}).`,
+      'Start Node.js without --no-addons, and with --allow-addons if you use the permission model ' +
+        '(--experimental-permission or --permission).',
+    ];
+    const error = new Error(lines.join('\n'), { cause });
+    (error as Error & { code: string }).code = 'ERR_SIMD_NN_LOAD';
+    return error;
+  }
+
   // node-gyp-build throws this when neither build/ nor prebuilds/ has a binary for this platform.
   const noneFits = reason.startsWith('No native build was found');
   const shipped = listShippedPrebuilds();
@@ -139,18 +155,23 @@ function emitIsaWarning(info: NativeInfo): void {
 
 function loadBinding(): Binding {
   let binding: Binding;
+  let binaryPath: string;
   try {
-    const nodeGypBuild = requireFromHere('node-gyp-build') as (root: string) => Binding;
-    binding = nodeGypBuild(packageRoot);
+    const nodeGypBuild = requireFromHere('node-gyp-build') as { path(root: string): string };
+    binaryPath = nodeGypBuild.path(packageRoot);
+    binding = requireFromHere(binaryPath) as Binding;
   } catch (cause) {
     throw explainLoadFailure(cause);
   }
 
   binding.setErrorFactory(createError as (code: string, message: string) => Error);
   const info = binding.info();
-  debug('loaded from %s: isa %s, available %j, SIMD_NN_ISA %j (%s)', packageRoot, info.isa, info.available,
+  debug('loaded %s: isa %s, available %j, SIMD_NN_ISA %j (%s)', binaryPath, info.isa, info.available,
     info.requested, info.requestStatus);
-  emitIsaWarning(info);
+  // The choice is process-wide, so only the first environment (main thread or worker) to load warns about it.
+  if (binding.claimIsaWarning()) {
+    emitIsaWarning(info);
+  }
   return binding;
 }
 

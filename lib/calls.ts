@@ -6,6 +6,7 @@
 import type { Binding } from './binding';
 import { formatShape, invalidValue, outOfRange } from './errors';
 import {
+  bindingLayout,
   normalizeAxis,
   requireArgs,
   requireOptions,
@@ -104,7 +105,7 @@ export function prepareSoftmax(logits: unknown, options: unknown): SoftmaxCall {
   requireRank(shape, 'shape');
   const layout = rowLayout(shape, normalizeAxis(axis, shape.length));
   const result = resolveOut(out, tensor.data.length, 'out', 'the length of "logits"');
-  return { logits: tensor.data, out: result, layout };
+  return { logits: tensor.data, out: result, layout: bindingLayout(layout, tensor.data.length) };
 }
 
 // Resolves the labels' shape for a cross-entropy; see SoftmaxCrossEntropyArgs.labelsShape.
@@ -148,8 +149,10 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
   requireRank(logitsShape, 'shape');
   requireRank(labelsShape, 'labelsShape');
 
-  const logitsLayout = rowLayout(logitsShape, normalizeAxis(options.axis, logitsShape.length));
-  const labelsLayout = rowLayout(labelsShape, normalizeAxis(options.axis, labelsShape.length));
+  const logitsAxis = normalizeAxis(options.axis, logitsShape.length, ` for "logits" ${formatShape(logitsShape)}`);
+  const labelsAxis = normalizeAxis(options.axis, labelsShape.length, ` for "labels" ${formatShape(labelsShape)}`);
+  const logitsLayout = rowLayout(logitsShape, logitsAxis);
+  const labelsLayout = rowLayout(labelsShape, labelsAxis);
   const shapes = `labels ${formatShape(labelsShape)} (${labelsLayout.rows} x ${labelsLayout.classes}) and ` +
     `logits ${formatShape(logitsShape)} (${logitsLayout.rows} x ${logitsLayout.classes})`;
   const rows = broadcastDimension(labelsLayout, logitsLayout, 'rows', shapes);
@@ -165,19 +168,21 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
   }
 
   // The gradient takes the layout (class-axis position) of whichever input supplies the rows.
-  const backpropInner = logitsLayout.rows === rows ? logitsLayout.inner : labelsLayout.inner;
+  const backpropInner = rows === 0 ? 1 : logitsLayout.rows === rows ? logitsLayout.inner : labelsLayout.inner;
+  const labelsArguments = bindingLayout(labelsLayout, labels.data.length);
+  const logitsArguments = bindingLayout(logitsLayout, logits.data.length);
   return {
     arguments: [
       labels.data,
       logits.data,
       loss,
       backprop,
-      labelsLayout.rows,
-      labelsLayout.classes,
-      labelsLayout.inner,
-      logitsLayout.rows,
-      logitsLayout.classes,
-      logitsLayout.inner,
+      labelsArguments.rows,
+      labelsArguments.classes,
+      labelsArguments.inner,
+      logitsArguments.rows,
+      logitsArguments.classes,
+      logitsArguments.inner,
       backpropInner,
     ],
     loss,

@@ -131,7 +131,13 @@ export function toTensor(value: unknown, name: string): Tensor {
 
   const shape = nestingShape(value, name);
   const length = shapeSize(shape);
-  const data = new Float32Array(length);
+  let data: Float32Array;
+  try {
+    data = new Float32Array(length);
+  } catch {
+    // Nested arrays that share their inner arrays can describe more elements than any typed array holds.
+    return outOfRange(name, 'a nested array small enough to copy into a Float32Array', `shape ${formatShape(shape)}`);
+  }
   flattenInto(value, shape, 0, data, 0, name, name);
 
   // A one-level array is a flat list of numbers, like a Float32Array: a `shape` option may reshape it.
@@ -154,7 +160,7 @@ function requireShapeOption(value: unknown, name: string): number[] {
       invalidType(`${name}[${i}]`, 'of type number', dimension);
     }
     if (!isInteger(dimension) || dimension < 0) {
-      outOfRange(`${name}[${i}]`, 'a non-negative integer', String(dimension));
+      outOfRange(`${name}[${i}]`, 'a non-negative integer no greater than 2^53 - 1', String(dimension));
     }
     shape.push(dimension);
   }
@@ -190,8 +196,11 @@ export function resolveShape(tensor: Tensor, shapeOption: unknown, shapeName: st
   return shape;
 }
 
-/** Returns the axis as a non-negative index into a shape of rank `rank` (at least 1), accepting -rank..rank-1. */
-export function normalizeAxis(axis: unknown, rank: number): number {
+/**
+ * Returns the axis as a non-negative index into a shape of rank `rank` (at least 1), accepting -rank..rank-1.
+ * `context` names the tensor in the message where several tensors share one axis, as in ` for "labels" [4]`.
+ */
+export function normalizeAxis(axis: unknown, rank: number, context = ''): number {
   if (axis === undefined) {
     return rank - 1;
   }
@@ -199,7 +208,7 @@ export function normalizeAxis(axis: unknown, rank: number): number {
     invalidType('axis', 'of type number', axis);
   }
   if (!isInteger(axis) || axis < -rank || axis >= rank) {
-    outOfRange('axis', `an integer in [${-rank}, ${rank - 1}]`, String(axis));
+    outOfRange('axis', `an integer in [${-rank}, ${rank - 1}]${context}`, String(axis));
   }
   return axis < 0 ? axis + rank : axis;
 }
@@ -225,6 +234,14 @@ export function rowLayout(shape: number[], axis: number): RowLayout {
   // With a zero-sized dimension after the axis there are no rows; inner = 1 keeps the layout well formed.
   const rows = outer * inner;
   return { rows, classes: shape[axis], inner: inner === 0 ? 1 : inner };
+}
+
+/**
+ * Returns the layout to hand to the binding. An empty tensor becomes 0 rows of 1 class: it has no elements to
+ * address, and its dimensions may exceed what the binding accepts (2^53 - 1), as in shape [0, 2^30, 2^30].
+ */
+export function bindingLayout(layout: RowLayout, length: number): RowLayout {
+  return length === 0 ? { rows: 0, classes: 1, inner: 1 } : layout;
 }
 
 /**

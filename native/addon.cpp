@@ -7,6 +7,7 @@
 // (`reluAsync`, which returns a promise).
 #include <napi.h>
 
+#include <atomic>
 #include <string>
 
 #include "arguments.h"
@@ -153,6 +154,7 @@ class SimdNnAddon : public Napi::Addon<SimdNnAddon> {
     DefineAddon(exports, {
         InstanceMethod("setErrorFactory", &SimdNnAddon::SetErrorFactory),
         InstanceMethod("info", &SimdNnAddon::Info),
+        InstanceMethod("claimIsaWarning", &SimdNnAddon::ClaimIsaWarning),
         InstanceMethod("isDetached", &SimdNnAddon::IsDetached),
         InstanceMethod("relu", &SimdNnAddon::Now<ParseElementwise<&KernelSet::relu>>),
         InstanceMethod("reluAsync", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::relu>>),
@@ -223,6 +225,13 @@ class SimdNnAddon : public Napi::Addon<SimdNnAddon> {
     result.Set("requested", Napi::String::New(env, selection.requested));
     result.Set("requestStatus", Napi::String::New(env, status));
     return result;
+  }
+
+  // Returns true to the first caller in the process, so that a warning about the process-wide choice of kernel
+  // set is emitted once, not once per worker thread.
+  Napi::Value ClaimIsaWarning(const Napi::CallbackInfo& info) {
+    static std::atomic<bool> claimed{false};
+    return Napi::Boolean::New(info.Env(), !claimed.exchange(true));
   }
 
   // Returns whether a Float32Array's buffer is detached. On Node 20 a detached view just reports length 0, so

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 import { describe, expect, test } from 'vitest';
@@ -78,6 +78,48 @@ describe('instruction set selection', () => {
     expect(report.warnings).toHaveLength(1);
     expect(report.warnings[0].code).toBe('SIMD_NN_ISA_INVALID');
     expect(report.warnings[0].message).toContain('SIMD_NN_ISA="sse9"');
+  });
+
+  test('invalid request warns once per process, not per worker', () => {
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      let warnings = 0;
+      process.on('warning', (w) => { if (w.code === 'SIMD_NN_ISA_INVALID') warnings++; });
+      require(${JSON.stringify(packageEntry.replace(/index\.js$/, 'index.cjs'))});
+      const source = 'require(' + JSON.stringify(${JSON.stringify(packageEntry.replace(/index\.js$/, 'index.cjs'))}) + ')';
+      const workers = [0, 1].map(() => new Worker(source, { eval: true, stderr: true }));
+      let workerOutput = '';
+      for (const worker of workers) worker.stderr.on('data', (chunk) => (workerOutput += chunk));
+      Promise.all(workers.map((w) => new Promise((resolve) => w.on('exit', resolve)))).then(() => {
+        console.log(JSON.stringify({ warnings, workerWarnings: (workerOutput.match(/SIMD_NN_ISA_INVALID/g) || []).length }));
+      });
+    `;
+    const output = execFileSync(process.execPath, ['-e', script], {
+      env: { ...process.env, SIMD_NN_ISA: 'bogus' },
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(output)).toEqual({ warnings: 1, workerWarnings: 0 });
+  });
+
+  test('NODE_DEBUG=simd-nn names the loaded binary', () => {
+    const result = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(packageEntry.replace(/index\.js$/, 'index.cjs'))})`], {
+      env: { ...process.env, NODE_DEBUG: 'simd-nn' },
+      encoding: 'utf8',
+    });
+    expect(result.stderr).toMatch(/SIMD-NN \d+: loaded .*simd_nn\.node: isa /);
+  });
+
+  test('addons disabled by Node.js explains the flag', () => {
+    const result = spawnSync(
+      process.execPath,
+      ['--no-addons', '-e', `try { require(${JSON.stringify(packageEntry.replace(/index\.js$/, 'index.cjs'))}) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`],
+      { encoding: 'utf8' },
+    );
+    const error = JSON.parse(result.stdout) as { code: string; message: string };
+    expect(error.code).toBe('ERR_SIMD_NN_LOAD');
+    expect(error.message).toContain('does not allow native addons');
+    expect(error.message).toContain('--no-addons');
+    expect(error.message).not.toContain('build the addon from source');
   });
 
   test('empty value counts as unset', () => {

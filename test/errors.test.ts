@@ -329,14 +329,42 @@ const CASES: ErrorCase[] = [
     call: () => softmax(f32(6), { shape: [-2, -3] }),
     type: RangeError,
     code: 'ERR_OUT_OF_RANGE',
-    message: 'The "shape[0]" argument must be a non-negative integer. Received -2',
+    message: 'The "shape[0]" argument must be a non-negative integer no greater than 2^53 - 1. Received -2',
   },
   {
     name: 'non-integer dimension',
     call: () => softmax(f32(6), { shape: [2, 3.5] }),
     type: RangeError,
     code: 'ERR_OUT_OF_RANGE',
-    message: 'The "shape[1]" argument must be a non-negative integer. Received 3.5',
+    message: 'The "shape[1]" argument must be a non-negative integer no greater than 2^53 - 1. Received 3.5',
+  },
+  {
+    name: 'axis beyond the rank of lower-rank labels',
+    call: () =>
+      softmaxCrossEntropyWithLogits({ labels: f32(2), labelsShape: [2], logits: f32(4), shape: [2, 2], axis: 1 }),
+    type: RangeError,
+    code: 'ERR_OUT_OF_RANGE',
+    message: 'The "axis" argument must be an integer in [-1, 0] for "labels" [2]. Received 1',
+  },
+  {
+    name: 'dimension beyond 2^53 - 1',
+    call: () => softmax(f32(0), { shape: [0, 2 ** 53] }),
+    type: RangeError,
+    code: 'ERR_OUT_OF_RANGE',
+    message: 'The "shape[1]" argument must be a non-negative integer no greater than 2^53 - 1. Received 9007199254740992',
+  },
+  {
+    name: 'nested array too large to copy',
+    call: () => {
+      const row = new Array(2 ** 20).fill(0);
+      const plane = new Array(2 ** 20).fill(row);
+      return relu(new Array(2 ** 20).fill(plane));
+    },
+    type: RangeError,
+    code: 'ERR_OUT_OF_RANGE',
+    message:
+      'The "x" argument must be a nested array small enough to copy into a Float32Array. ' +
+      'Received shape [1048576,1048576,1048576]',
   },
   {
     name: 'cross-entropy over zero classes',
@@ -360,6 +388,29 @@ describe('argument errors', () => {
     expect(thrown).toBeInstanceOf(type);
     expect((thrown as { code?: string }).code).toBe(code);
     expect((thrown as Error).message).toBe(message);
+  });
+});
+
+describe('empty tensors with huge dimensions', () => {
+  test('softmax returns an empty result', () => {
+    expect(softmax(f32(0), { shape: [0, 2 ** 30, 2 ** 30], axis: 0 })).toHaveLength(0);
+    expect(softmax(f32(0), { shape: [2 ** 30, 2 ** 30, 0] })).toHaveLength(0);
+  });
+
+  test('cross-entropy returns an empty result', () => {
+    const loss = softmaxCrossEntropyWithLogits({
+      labels: f32(0),
+      logits: f32(0),
+      shape: [0, 5, 2 ** 30, 2 ** 30],
+      axis: 1,
+      backprop: f32(0),
+    });
+    expect(loss).toHaveLength(0);
+  });
+
+  test('broadcast labels against empty logits', () => {
+    const loss = softmaxCrossEntropyWithLogits({ labels: f32(5), labelsShape: [1, 5], logits: f32(0), shape: [0, 5] });
+    expect(loss).toHaveLength(0);
   });
 });
 
