@@ -5,17 +5,23 @@
 //
 // For each size (64Ki, 1Mi and 16Mi elements) and kernel, it alternates one timed call of the kernel with
 // one timed Float32Array.prototype.set of the same length, the copy floor. It reports the medians as ns per
-// element and the ratio of kernel to copy time. Row kernels use 1000 classes. Outputs are caller-supplied and
-// reused, so no allocation is timed. Each timed call repeats the operation until it takes about 2 ms.
+// element and the ratio of kernel to copy time. Row kernels use 1000 classes, and 10 for the short-row path.
+// Outputs are caller-supplied and reused, so no allocation is timed. Each timed call repeats the operation
+// until it takes about 2 ms.
+//
+// SIMD_NN_ADDON=path/to/simd_nn.node times another build of the addon (default: build/Release).
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
-const binding = require(join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Release', 'simd_nn.node'));
+const binding = require(
+  process.env.SIMD_NN_ADDON || join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Release', 'simd_nn.node'),
+);
 
 const SIZES = [1 << 16, 1 << 20, 1 << 24];
 const CLASSES = 1000;
+const SHORT_CLASSES = 10;
 const TRIALS = 31;
 const TARGET_NS = 2e6;
 
@@ -53,23 +59,31 @@ console.log(`| isa | kernel | elements | ns/element | copy ns/element | ratio |`
 console.log(`|---|---|---|---|---|---|`);
 for (const size of SIZES) {
   const x = fill(new Float32Array(size), () => random() * 10 - 5);
-  const labels = fill(new Float32Array(size), (i) => (i % CLASSES === (Math.floor(i / CLASSES) * 7) % CLASSES ? 1 : 0));
   const y = new Float32Array(size);
   const copy = new Float32Array(size);
-  const rows = Math.floor(size / CLASSES);
-  const rowElements = rows * CLASSES;
-  const xRows = x.subarray(0, rowElements);
-  const labelRows = labels.subarray(0, rowElements);
-  const yRows = y.subarray(0, rowElements);
-  const loss = new Float32Array(rows);
+
+  // Views of x and y cut to whole rows of `classes`, one-hot labels and a loss array for them.
+  const rowsOf = (classes) => {
+    const rows = Math.floor(size / classes);
+    const elements = rows * classes;
+    const labels = fill(new Float32Array(elements), (i) => (i % classes === (Math.floor(i / classes) * 7) % classes ? 1 : 0));
+    return { classes, rows, elements, x: x.subarray(0, elements), y: y.subarray(0, elements), labels, loss: new Float32Array(rows) };
+  };
+  const softmax = (r) => () => binding.softmax(r.x, r.y, r.rows, r.classes, 1);
+  const crossEntropy = (r, backprop) => () =>
+    binding.softmaxCrossEntropy(r.labels, r.x, r.loss, backprop ? r.y : null, r.rows, r.classes, 1, r.rows, r.classes, 1, 1);
+  const long = rowsOf(CLASSES);
+  const short = rowsOf(SHORT_CLASSES);
 
   const kernels = [
     ['relu', () => binding.relu(x, y), size],
     ['sigmoid', () => binding.sigmoid(x, y), size],
     ['tanh', () => binding.tanh(x, y), size],
-    ['softmax (1000 classes)', () => binding.softmax(xRows, yRows, rows, CLASSES, 1), rowElements],
-    ['xent loss (1000 classes)', () => binding.softmaxCrossEntropy(labelRows, xRows, loss, null, rows, CLASSES, 1, rows, CLASSES, 1, 1), rowElements],
-    ['xent loss+backprop', () => binding.softmaxCrossEntropy(labelRows, xRows, loss, yRows, rows, CLASSES, 1, rows, CLASSES, 1, 1), rowElements],
+    [`softmax (${CLASSES} classes)`, softmax(long), long.elements],
+    [`xent loss (${CLASSES} classes)`, crossEntropy(long, false), long.elements],
+    ['xent loss+backprop', crossEntropy(long, true), long.elements],
+    [`softmax (${SHORT_CLASSES} classes)`, softmax(short), short.elements],
+    [`xent loss (${SHORT_CLASSES} classes)`, crossEntropy(short, false), short.elements],
     ['l2', () => binding.l2Loss(x), size],
   ];
 
@@ -79,7 +93,8 @@ for (const size of SIZES) {
       continue;
     }
     for (const [name, kernel, elements] of kernels) {
-      const copyFloor = () => copy.set(elements === size ? x : xRows);
+      const source = x.subarray(0, elements);
+      const copyFloor = () => copy.set(source);
       const kernelRepetitions = calibrate(kernel);
       const copyRepetitions = calibrate(copyFloor);
       const kernelTimes = [];

@@ -41,6 +41,13 @@ size_t StreamingThresholdBytes() {
 namespace {
 
 using VectorFunction = __m256 (*)(__m256);
+
+// Vectors per loop step of MapElements. The kernels that use it are compiled with GCC's first instruction
+// scheduling pass (off by default on x86), which interleaves the vectors' independent dependency chains. In
+// source order, each vector's long chain (exp, then a division) filled the out-of-order window alone, and
+// sigmoid ran about 20% slower (AMD Zen 5).
+constexpr size_t kUnroll = 4;
+#define SIMD_NN_INTERLEAVE __attribute__((optimize("schedule-insns")))
 using BinaryVectorFunction = __m256 (*)(__m256, __m256);
 
 // Applies f to x[0, n) and writes y[0, n). y may be exactly x: each vector is read before it is written.
@@ -54,15 +61,31 @@ SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, Vecto
       const __m256i mask = FirstLanes(head);
       _mm256_maskstore_ps(y, mask, f(_mm256_maskload_ps(x, mask)));
     }
-    for (i = head; i + kLanes <= n; i += kLanes) {
+    for (i = head; i + kUnroll * kLanes <= n; i += kUnroll * kLanes) {
+      __m256 v[kUnroll];
+#pragma GCC unroll 4
+      for (size_t k = 0; k < kUnroll; ++k) {
+        v[k] = _mm256_loadu_ps(x + i + k * kLanes);
+      }
+#pragma GCC unroll 4
+      for (size_t k = 0; k < kUnroll; ++k) {
+        _mm256_stream_ps(y + i + k * kLanes, f(v[k]));
+      }
+    }
+    for (; i + kLanes <= n; i += kLanes) {
       _mm256_stream_ps(y + i, f(_mm256_loadu_ps(x + i)));
     }
   } else {
-    for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-      const __m256 v0 = _mm256_loadu_ps(x + i);
-      const __m256 v1 = _mm256_loadu_ps(x + i + kLanes);
-      _mm256_storeu_ps(y + i, f(v0));
-      _mm256_storeu_ps(y + i + kLanes, f(v1));
+    for (; i + kUnroll * kLanes <= n; i += kUnroll * kLanes) {
+      __m256 v[kUnroll];
+#pragma GCC unroll 4
+      for (size_t k = 0; k < kUnroll; ++k) {
+        v[k] = _mm256_loadu_ps(x + i + k * kLanes);
+      }
+#pragma GCC unroll 4
+      for (size_t k = 0; k < kUnroll; ++k) {
+        _mm256_storeu_ps(y + i + k * kLanes, f(v[k]));
+      }
     }
     for (; i + kLanes <= n; i += kLanes) {
       _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));
@@ -193,42 +216,45 @@ SIMD_NN_ALWAYS_INLINE __m256 SigmoidXentVector(__m256 z, __m256 x) {
 }
 
 void Relu(const float* x, float* y, size_t n) { MapElements(x, y, n, ReluVector); }
-void Sigmoid(const float* x, float* y, size_t n) { MapElements(x, y, n, SigmoidVector); }
-void Tanh(const float* x, float* y, size_t n) { MapElements(x, y, n, TanhVector); }
-void Exp(const float* x, float* y, size_t n) { MapElements(x, y, n, ExpVector); }
+SIMD_NN_INTERLEAVE void Sigmoid(const float* x, float* y, size_t n) { MapElements(x, y, n, SigmoidVector); }
+SIMD_NN_INTERLEAVE void Tanh(const float* x, float* y, size_t n) { MapElements(x, y, n, TanhVector); }
+SIMD_NN_INTERLEAVE void Exp(const float* x, float* y, size_t n) { MapElements(x, y, n, ExpVector); }
 
 void SigmoidXent(const float* labels, const float* logits, float* out, size_t n) {
   MapElementPairs(labels, logits, out, n, SigmoidXentVector);
 }
 
-// Squares are exact in float64 (24-bit significands), and four accumulators of 4 lanes keep the FMA
-// latency hidden.
+// Squares are exact in float64 (24-bit significands). Each conversion to float64 takes its 4 floats straight
+// from memory, which saves extracting the upper half, and eight accumulators cover the FMA latency.
 double SumSquares(const float* x, size_t n) {
-  __m256d sum0 = _mm256_setzero_pd();
-  __m256d sum1 = _mm256_setzero_pd();
-  __m256d sum2 = _mm256_setzero_pd();
-  __m256d sum3 = _mm256_setzero_pd();
+  constexpr size_t kAccumulators = 8;
+  constexpr size_t kQuarter = kLanes / 2;
+  __m256d sums[kAccumulators];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kAccumulators; ++k) {
+    sums[k] = _mm256_setzero_pd();
+  }
   size_t i = 0;
-  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    const __m256 v0 = _mm256_loadu_ps(x + i);
-    const __m256 v1 = _mm256_loadu_ps(x + i + kLanes);
-    const __m256d d0 = LowToDouble(v0);
-    const __m256d d1 = HighToDouble(v0);
-    const __m256d d2 = LowToDouble(v1);
-    const __m256d d3 = HighToDouble(v1);
-    sum0 = _mm256_fmadd_pd(d0, d0, sum0);
-    sum1 = _mm256_fmadd_pd(d1, d1, sum1);
-    sum2 = _mm256_fmadd_pd(d2, d2, sum2);
-    sum3 = _mm256_fmadd_pd(d3, d3, sum3);
+  for (; i + kAccumulators * kQuarter <= n; i += kAccumulators * kQuarter) {
+#pragma GCC unroll 8
+    for (size_t k = 0; k < kAccumulators; ++k) {
+      const __m256d d = _mm256_cvtps_pd(_mm_loadu_ps(x + i + k * kQuarter));
+      sums[k] = _mm256_fmadd_pd(d, d, sums[k]);
+    }
   }
-  for (; i < n; i += kLanes) {
-    const __m256 v = _mm256_maskload_ps(x + i, ChunkMask(i, n));
-    const __m256d d0 = LowToDouble(v);
-    const __m256d d1 = HighToDouble(v);
-    sum0 = _mm256_fmadd_pd(d0, d0, sum0);
-    sum1 = _mm256_fmadd_pd(d1, d1, sum1);
+  for (size_t k = 0; i < n; i += kQuarter, ++k) {
+    const __m128i mask = _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int>(n - i)), _mm_setr_epi32(0, 1, 2, 3));
+    const __m256d d = _mm256_cvtps_pd(_mm_maskload_ps(x + i, mask));
+    sums[k] = _mm256_fmadd_pd(d, d, sums[k]);
   }
-  return ReduceAdd(_mm256_add_pd(_mm256_add_pd(sum0, sum1), _mm256_add_pd(sum2, sum3)));
+#pragma GCC unroll 8
+  for (size_t width = kAccumulators / 2; width != 0; width /= 2) {
+#pragma GCC unroll 8
+    for (size_t k = 0; k < width; ++k) {
+      sums[k] = _mm256_add_pd(sums[k], sums[k + width]);
+    }
+  }
+  return ReduceAdd(sums[0]);
 }
 
 }  // namespace

@@ -279,13 +279,18 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
     }
 
     // A label of exactly 0 contributes nothing, even where x - max is -inf; NaN labels do contribute.
-    // With one-hot labels most vectors have none, and the branch skips their float64 work.
+    // With one-hot labels most vectors have none, and the branch skips their float64 work. Terms at the
+    // maximum (x - max = 0) are left out of the weighted shift, so that an infinite label there gives
+    // label_sum * log S = +-inf rather than inf * 0 = NaN.
     const __m256 labeled = _mm256_cmp_ps(w, _mm256_setzero_ps(), _CMP_NEQ_UQ);
     if (_mm256_movemask_ps(labeled) != 0) {
-      const __m256d s_low = _mm256_and_pd(LowMaskToDouble(labeled), _mm256_sub_pd(LowToDouble(v), m_double));
-      const __m256d s_high = _mm256_and_pd(HighMaskToDouble(labeled), _mm256_sub_pd(HighToDouble(v), m_double));
-      shift_low = _mm256_fmadd_pd(LowToDouble(w), s_low, shift_low);
-      shift_high = _mm256_fmadd_pd(HighToDouble(w), s_high, shift_high);
+      const __m256 shifted = _mm256_andnot_ps(at_max, labeled);
+      const __m256d s_low = _mm256_sub_pd(LowToDouble(v), m_double);
+      const __m256d s_high = _mm256_sub_pd(HighToDouble(v), m_double);
+      const __m256d term_low = _mm256_mul_pd(LowToDouble(w), s_low);
+      const __m256d term_high = _mm256_mul_pd(HighToDouble(w), s_high);
+      shift_low = _mm256_add_pd(shift_low, _mm256_and_pd(LowMaskToDouble(shifted), term_low));
+      shift_high = _mm256_add_pd(shift_high, _mm256_and_pd(HighMaskToDouble(shifted), term_high));
     }
 
     if (exp_store != nullptr) {
@@ -418,13 +423,14 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       rest_low = _mm256_add_pd(rest_low, _mm256_andnot_pd(LowMaskToDouble(at_max), LowToDouble(e)));
       rest_high = _mm256_add_pd(rest_high, _mm256_andnot_pd(HighMaskToDouble(at_max), HighToDouble(e)));
 
-      const __m256 labeled = _mm256_cmp_ps(w, _mm256_setzero_ps(), _CMP_NEQ_UQ);
+      // Terms at the maximum are left out of the weighted shift, as in XentRowExact.
+      const __m256 shifted = _mm256_andnot_ps(at_max, _mm256_cmp_ps(w, _mm256_setzero_ps(), _CMP_NEQ_UQ));
       const __m256d w_low = LowToDouble(w);
       const __m256d w_high = HighToDouble(w);
-      shift_low = _mm256_fmadd_pd(
-          w_low, _mm256_and_pd(LowMaskToDouble(labeled), _mm256_sub_pd(LowToDouble(v), max_low)), shift_low);
-      shift_high = _mm256_fmadd_pd(
-          w_high, _mm256_and_pd(HighMaskToDouble(labeled), _mm256_sub_pd(HighToDouble(v), max_high)), shift_high);
+      const __m256d term_low = _mm256_mul_pd(w_low, _mm256_sub_pd(LowToDouble(v), max_low));
+      const __m256d term_high = _mm256_mul_pd(w_high, _mm256_sub_pd(HighToDouble(v), max_high));
+      shift_low = _mm256_add_pd(shift_low, _mm256_and_pd(LowMaskToDouble(shifted), term_low));
+      shift_high = _mm256_add_pd(shift_high, _mm256_and_pd(HighMaskToDouble(shifted), term_high));
       label_low = _mm256_add_pd(label_low, w_low);
       label_high = _mm256_add_pd(label_high, w_high);
     }

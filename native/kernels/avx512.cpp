@@ -81,9 +81,14 @@ SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, Block
   if (streaming) {
     const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
     if (head != 0) {
-      LoadPartialBlock(x, 0, head, block);
+      // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
+      const __mmask16 mask = LastLanes(head);
+      for (size_t k = 1; k < kBlockVectors; ++k) {
+        block[k] = _mm512_setzero_ps();
+      }
+      block[0] = _mm512_maskz_loadu_ps(mask, VectorEndingAt(x, head));
       f(block);
-      StorePartialBlock(y, 0, head, block);
+      _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, block[0]);
     }
     for (i = head; i + kBlockElements <= n; i += kBlockElements) {
 #pragma GCC unroll 8
@@ -128,8 +133,11 @@ SIMD_NN_ALWAYS_INLINE void MapElementPairs(const float* a, const float* b, float
   if (streaming) {
     const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
     if (head != 0) {
-      const __mmask16 mask = FirstLanes(head);
-      _mm512_mask_storeu_ps(y, mask, f(_mm512_maskz_loadu_ps(mask, a), _mm512_maskz_loadu_ps(mask, b)));
+      // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
+      const __mmask16 mask = LastLanes(head);
+      const __m512 result = f(_mm512_maskz_loadu_ps(mask, VectorEndingAt(a, head)),
+                              _mm512_maskz_loadu_ps(mask, VectorEndingAt(b, head)));
+      _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, result);
     }
     for (i = head; i + kLanes <= n; i += kLanes) {
       _mm512_stream_ps(y + i, f(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
@@ -169,7 +177,7 @@ SIMD_NN_ALWAYS_INLINE void ExpOfClampedBlock(__m512* block) {
   }
 }
 
-void ReluBlock(__m512* block) {
+SIMD_NN_ALWAYS_INLINE void ReluBlock(__m512* block) {
 #pragma GCC unroll 8
   for (size_t k = 0; k < kBlockVectors; ++k) {
     // max(0, x) returns its second operand for NaN, so NaN stays NaN; relu(-0) is -0.
@@ -177,7 +185,7 @@ void ReluBlock(__m512* block) {
   }
 }
 
-void ExpBlock(__m512* block) {
+SIMD_NN_ALWAYS_INLINE void ExpBlock(__m512* block) {
 #pragma GCC unroll 8
   for (size_t k = 0; k < kBlockVectors; ++k) {
     block[k] = ClampExpArgument(block[k]);
@@ -185,89 +193,139 @@ void ExpBlock(__m512* block) {
   ExpOfClampedBlock(block);
 }
 
-// Replaces each d = 1 + E in `denominator` (with E given) by 1 / (1 + E), correctly rounded up to the
-// error of E.
+// sigmoid(x) = num / (1 + e) with e = e^-|x| in [0, 1], num = e for x < 0 and 1 otherwise, so nothing
+// overflows and the result stays in [0, 1].
 //
-// Rounding 1 + E alone can cost a whole ulp of the result, so the quotient is corrected for it:
-// d_low = min(1, E) - (d - max(1, E)) is the exact rounding error of d (Fast2Sum), q0 = fl(1 / d), the
-// remainder 1 - q0 d is exact in one FMA, and 1 / (d + d_low) = q0 + q0 (1 - q0 d - q0 d_low) to far below
-// an ulp, so the result is rounded once more only.
-SIMD_NN_ALWAYS_INLINE void ReciprocalOfOnePlusBlock(const __m512* e, __m512* denominator) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  __m512 denominator_low[kBlockVectors];
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kBlockVectors; ++k) {
-    const __m512 rounding = _mm512_sub_ps(denominator[k], _mm512_max_ps(one, e[k]));
-    denominator_low[k] = _mm512_sub_ps(_mm512_min_ps(one, e[k]), rounding);
+// |x| is clamped to kSigmoidClamp = 88, which keeps n + 2032 positive for PowerOfTwoOrZero. From |x| = 87.36
+// on, 2^floor(n/16) is below 2^-126 and e becomes 0, so sigmoid is exactly 0 or 1 there (the exact result for
+// x <= -87.36 is below 2^-126, which the contract lets flush). The clamp (VRANGEPS) does not keep NaN, so the
+// numerator, chosen from the class of x by VFIXUPIMMPS, carries it: e for negative x and -inf, 1 for
+// x >= 0 (-0 included, where e = 1 anyway) and +inf, NaN for NaN.
+//
+// The quotient starts from q0 = num * rcp14(1 + e) (relative error below 2^-14) and takes one correction
+// step with the remainder num - q0 (1 + e) = (num - q0) - q0 e, which the FMA rounds once. num - q0 is exact
+// (Sterbenz) while q0 lies in [num / 2, num]; near x = 0 the estimate may fall just below num / 2, and the
+// difference then rounds by at most 2^-26 num, under 0.25 ulp of the result. The corrected quotient
+// q0 + remainder * y0 is off by about 2^-28 before its final rounding, and the rounding of 1 + e never enters.
+//
+// NOTE: about 23 vector operations per 16 elements, which run at about 4.1x a copy in cache on AMD Zen 5
+// (tools/quickbench.mjs) against a 3.5x goal. The 2 ulp bound needs the low table part and the correction
+// step, and the core sustains about 3 of its 4 vector operations per cycle here.
+constexpr float kSigmoidClamp = 88.0f;
+// VFIXUPIMMPS tokens by class of x, from QNaN in the low nibble: QNaN, SNaN -> x as a QNaN; 0, 1 -> +1;
+// -inf -> +0; +inf -> +1; negative -> e (the destination); positive -> +1.
+constexpr int kSigmoidNumeratorTable = static_cast<int>(0xA0A8AA22u);
+
+SIMD_NN_ALWAYS_INLINE void SigmoidHalfBlock(__m512* block) {
+  constexpr size_t kCount = kBlockVectors / 2;
+  __m512 biased_n[kCount];
+  __m512 r[kCount];
+  __m512 e[kCount];
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    // -min(|x|, 88): VRANGEPS with "minimum magnitude" and the sign forced to 1.
+    const __m512 a = _mm512_range_ps(block[k], _mm512_set1_ps(kSigmoidClamp), 0x0E);
+    biased_n[k] = _mm512_fmadd_ps(a, _mm512_set1_ps(16.0f * approx::kLog2e), _mm512_set1_ps(kRoundingMagicWithBias));
+    const __m512 n = _mm512_sub_ps(biased_n[k], _mm512_set1_ps(kRoundingMagicWithBias));
+    r[k] = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Hi / 16.0f), a);
+    r[k] = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Lo / 16.0f), r[k]);
   }
-  __m512 quotient[kBlockVectors];
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kBlockVectors; ++k) {
-    quotient[k] = _mm512_div_ps(one, denominator[k]);
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    e[k] = ExpMantissa(_mm512_castps_si512(biased_n[k]), r[k]);
   }
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kBlockVectors; ++k) {
-    const __m512 remainder = _mm512_fnmadd_ps(quotient[k], denominator[k], one);
-    const __m512 correction = _mm512_fnmadd_ps(quotient[k], denominator_low[k], remainder);
-    // For E = +inf the correction is NaN (inf - inf) while the quotient 0 is exact: keep the quotient.
-    const __mmask16 ordered = _mm512_cmp_ps_mask(correction, correction, _CMP_ORD_Q);
-    denominator[k] = _mm512_mask3_fmadd_ps(correction, quotient[k], quotient[k], ordered);
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    e[k] = _mm512_mul_ps(e[k], PowerOfTwoOrZero(biased_n[k]));
+  }
+  __m512 y0[kCount];
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    y0[k] = _mm512_rcp14_ps(_mm512_add_ps(_mm512_set1_ps(1.0f), e[k]));
+  }
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    const __m512 numerator = _mm512_fixupimm_ps(e[k], block[k], _mm512_set1_epi32(kSigmoidNumeratorTable), 0);
+    const __m512 q0 = _mm512_mul_ps(numerator, y0[k]);
+    const __m512 remainder = _mm512_fnmadd_ps(q0, e[k], _mm512_sub_ps(numerator, q0));
+    block[k] = _mm512_fmadd_ps(remainder, y0[k], q0);
   }
 }
 
-// sigmoid(x) = 1 / (1 + e^-x). e^-x overflows to +inf for x below -88.7, giving 0 where the exact result is
-// below 2^-126 (which the contract allows to flush), and the exact 0 at x = -inf; NaN stays NaN.
-void SigmoidBlock(__m512* block) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kBlockVectors; ++k) {
-    block[k] = ClampExpArgument(_mm512_sub_ps(_mm512_setzero_ps(), block[k]));
-  }
-  ExpOfClampedBlock(block);
-  __m512 result[kBlockVectors];
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kBlockVectors; ++k) {
-    result[k] = _mm512_add_ps(one, block[k]);
-  }
-  ReciprocalOfOnePlusBlock(block, result);
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kBlockVectors; ++k) {
-    block[k] = result[k];
-  }
+SIMD_NN_ALWAYS_INLINE void SigmoidBlock(__m512* block) {
+  SigmoidHalfBlock(block);
+  SigmoidHalfBlock(block + kBlockVectors / 2);
 }
 
 // tanh(|x|) from an odd polynomial below kTanhPolyLimit and from 1 - 2 / (1 + e^(2|x|)) above, then x's
 // sign bit is copied in (so -0 stays -0). Both forms stay below 1: the polynomial because the limit is
 // small, the other because 2 / (1 + E) >= 0. |x| is clamped to kTanhSaturation, where the result has
-// rounded to 1, so e^(2|x|) stays below e^18.2.
-void TanhBlock(__m512* block) {
+// rounded to 1, so e^(2|x|) stays below e^18.2 and its power of two is a normal float.
+//
+// The large form tolerates a less accurate E = e^(2|x|): its relative error reaches the result scaled by
+// (1 - tanh^2) / 2 <= 3/8. So E skips the low part of ln2 (|n| <= 420 keeps that error near 2^-24.3) and the
+// low table part, and its power of two is added to the exponent field as an integer.
+//
+// Four vectors at a time: eight live at once spill registers and ran slower (AMD Zen 5).
+//
+// NOTE: both forms are computed for every lane, about 27 vector operations per 16 elements (13 of them on the
+// two FMA pipes of AMD Zen 5), at about 4.9x a copy in cache (tools/quickbench.mjs) against a 3.5x goal.
+SIMD_NN_ALWAYS_INLINE void TanhHalfBlock(__m512* block) {
+  constexpr size_t kCount = kBlockVectors / 2;
   const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 sign_bit = _mm512_set1_ps(-0.0f);
-  __m512 small[kBlockVectors];
-  __m512 doubled[kBlockVectors];
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kBlockVectors; ++k) {
-    const __m512 a = _mm512_andnot_ps(sign_bit, block[k]);
-    const __m512 u = _mm512_mul_ps(a, a);
+  __m512 a[kCount];
+  __m512 small[kCount];
+  __m512 biased_n[kCount];
+  __m512 large[kCount];
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    a[k] = _mm512_min_ps(_mm512_set1_ps(approx::kTanhSaturation), _mm512_abs_ps(block[k]));
+    const __m512 u = _mm512_mul_ps(a[k], a[k]);
     __m512 p = _mm512_set1_ps(approx::kTanhPoly4);
     p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(approx::kTanhPoly3));
     p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(approx::kTanhPoly2));
     p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(approx::kTanhPoly1));
     p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(approx::kTanhPoly0));
-    small[k] = _mm512_fmadd_ps(_mm512_mul_ps(a, u), p, a);
-    const __m512 clamped = _mm512_min_ps(_mm512_set1_ps(approx::kTanhSaturation), a);
-    doubled[k] = _mm512_add_ps(clamped, clamped);
+    small[k] = _mm512_fmadd_ps(_mm512_mul_ps(a[k], u), p, a[k]);
   }
-  ExpOfClampedBlock(doubled);
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kBlockVectors; ++k) {
-    const __m512 q = _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(one, doubled[k]));
-    const __m512 large = _mm512_sub_ps(one, q);
-    const __m512 a = _mm512_andnot_ps(sign_bit, block[k]);
-    const __mmask16 use_small = _mm512_cmp_ps_mask(a, _mm512_set1_ps(approx::kTanhPolyLimit), _CMP_LT_OQ);
-    const __m512 magnitude = _mm512_mask_blend_ps(use_small, large, small[k]);
-    block[k] = _mm512_or_ps(magnitude, _mm512_and_ps(block[k], sign_bit));
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    const __m512 doubled = _mm512_add_ps(a[k], a[k]);
+    biased_n[k] = _mm512_fmadd_ps(doubled, _mm512_set1_ps(16.0f * approx::kLog2e), _mm512_set1_ps(approx::kRoundingMagic));
+    const __m512 n = _mm512_sub_ps(biased_n[k], _mm512_set1_ps(approx::kRoundingMagic));
+    large[k] = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Hi / 16.0f), doubled);
   }
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    const __m512 r = large[k];
+    const __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(approx::kExp16Poly1), r, _mm512_set1_ps(approx::kExp16Poly0));
+    const __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r);
+    const __m512i index = _mm512_castps_si512(biased_n[k]);
+    const __m512 table_high = _mm512_permutexvar_ps(index, _mm512_loadu_ps(approx::kExp2Table16High));
+    const __m512 mantissa = _mm512_fmadd_ps(table_high, s, table_high);
+    // With the plain magic, the encoding of n + magic shifted right by 4 ends in floor(n/16) = k >= 0.
+    const __m512i exponent = _mm512_slli_epi32(_mm512_srli_epi32(index, 4), 23);
+    large[k] = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(mantissa), exponent));
+  }
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    large[k] = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(one, large[k])));
+  }
+#pragma GCC unroll 4
+  for (size_t k = 0; k < kCount; ++k) {
+    // NaN takes the polynomial, which keeps it (the integer exponent step could turn it into a number).
+    const __mmask16 use_small = _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(approx::kTanhPolyLimit), _CMP_NGE_UQ);
+    const __m512 magnitude = _mm512_mask_blend_ps(use_small, large[k], small[k]);
+    // Bitwise select: the sign bit from x, the rest from the magnitude.
+    block[k] = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(magnitude),
+                                                              _mm512_castps_si512(block[k]),
+                                                              _mm512_set1_epi32(static_cast<int>(0x80000000u)), 0xD8));
+  }
+}
+
+SIMD_NN_ALWAYS_INLINE void TanhBlock(__m512* block) {
+  TanhHalfBlock(block);
+  TanhHalfBlock(block + kBlockVectors / 2);
 }
 
 // Returns max(x, 0) - x z + log1p(e^-|x|) for 8 lanes in float64: the linear part x (1 - z) or -x z is
@@ -313,35 +371,38 @@ void SigmoidXent(const float* labels, const float* logits, float* out, size_t n)
   MapElementPairs(labels, logits, out, n, SigmoidXentVector);
 }
 
-// Squares are exact in float64 (24-bit significands), and four accumulators of 8 lanes keep the FMA
-// latency hidden.
+// Squares are exact in float64 (24-bit significands). The conversion to float64 (VCVTPS2PD, about one per
+// cycle on AMD Zen 5) is the limit. So each conversion takes its 8 floats straight from memory, which saves
+// extracting the upper half, and eight accumulators cover the FMA latency.
 double SumSquares(const float* x, size_t n) {
-  __m512d sum0 = _mm512_setzero_pd();
-  __m512d sum1 = _mm512_setzero_pd();
-  __m512d sum2 = _mm512_setzero_pd();
-  __m512d sum3 = _mm512_setzero_pd();
+  constexpr size_t kAccumulators = 8;
+  constexpr size_t kHalf = kLanes / 2;
+  __m512d sums[kAccumulators];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kAccumulators; ++k) {
+    sums[k] = _mm512_setzero_pd();
+  }
   size_t i = 0;
-  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    const __m512 v0 = _mm512_loadu_ps(x + i);
-    const __m512 v1 = _mm512_loadu_ps(x + i + kLanes);
-    const __m512d d0 = LowToDouble(v0);
-    const __m512d d1 = HighToDouble(v0);
-    const __m512d d2 = LowToDouble(v1);
-    const __m512d d3 = HighToDouble(v1);
-    sum0 = _mm512_fmadd_pd(d0, d0, sum0);
-    sum1 = _mm512_fmadd_pd(d1, d1, sum1);
-    sum2 = _mm512_fmadd_pd(d2, d2, sum2);
-    sum3 = _mm512_fmadd_pd(d3, d3, sum3);
+  for (; i + kAccumulators * kHalf <= n; i += kAccumulators * kHalf) {
+#pragma GCC unroll 8
+    for (size_t k = 0; k < kAccumulators; ++k) {
+      const __m512d d = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + k * kHalf));
+      sums[k] = _mm512_fmadd_pd(d, d, sums[k]);
+    }
   }
-  for (; i < n; i += kLanes) {
-    const __mmask16 mask = n - i >= kLanes ? static_cast<__mmask16>(0xFFFF) : FirstLanes(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
-    const __m512d d0 = LowToDouble(v);
-    const __m512d d1 = HighToDouble(v);
-    sum0 = _mm512_fmadd_pd(d0, d0, sum0);
-    sum1 = _mm512_fmadd_pd(d1, d1, sum1);
+  for (size_t k = 0; i < n; i += kHalf, ++k) {
+    const __mmask8 mask = static_cast<__mmask8>(n - i >= kHalf ? 0xFF : (1u << (n - i)) - 1u);
+    const __m512d d = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(mask, x + i));
+    sums[k] = _mm512_fmadd_pd(d, d, sums[k]);
   }
-  return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(sum0, sum1), _mm512_add_pd(sum2, sum3)));
+#pragma GCC unroll 8
+  for (size_t width = kAccumulators / 2; width != 0; width /= 2) {
+#pragma GCC unroll 8
+    for (size_t k = 0; k < width; ++k) {
+      sums[k] = _mm512_add_pd(sums[k], sums[k + width]);
+    }
+  }
+  return _mm512_reduce_add_pd(sums[0]);
 }
 
 }  // namespace

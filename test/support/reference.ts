@@ -107,12 +107,12 @@ export function softmaxRow64(row: ArrayLike<number>): number[] {
 export function crossEntropyRow64(
   labels: ArrayLike<number>,
   logits: ArrayLike<number>,
-): { loss: number; logSum: number; backprop: number[] } {
+): { loss: number; logSum: number; backprop: number[]; probabilities: number[] } {
   const x = Array.from(logits);
   const z = Array.from(labels);
   const max = Math.max(...x);
   if (Number.isNaN(max) || max === Infinity || max === -Infinity) {
-    return { loss: NaN, logSum: NaN, backprop: x.map(() => NaN) };
+    return { loss: NaN, logSum: NaN, backprop: x.map(() => NaN), probabilities: x.map(() => NaN) };
   }
 
   let maxCount = 0;
@@ -136,7 +136,8 @@ export function crossEntropyRow64(
   const backprop = x.map((v, j) =>
     maxCount === 1 && v === max ? (1 - z[j] - z[j] * rest) / sum : Math.exp(v - max) / sum - z[j],
   );
-  return { loss, logSum, backprop };
+  const probabilities = x.map((v) => Math.exp(v - max) / sum);
+  return { loss, logSum, backprop, probabilities };
 }
 
 /** Float64 sigmoid cross-entropy with its limits at x = ±inf. */
