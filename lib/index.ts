@@ -124,8 +124,9 @@ export function softmax(logits: TensorLike, options?: SoftmaxOptions): Float32Ar
  * gradient (tf.nn.softmax_cross_entropy_with_logits and its raw op's backprop).
  *
  * Per row, with `s = x - max(x)` and `S = sum(e^s)`: loss = sum over labels z != 0 of `z * (log S - s)`,
- * within 8 ulp of max(|loss|, log S); backprop = `e^s / S - z`. A label of exactly 0 contributes nothing,
- * so -inf logits with zero labels are fine. A row containing NaN or +inf logits, or only -inf, gives NaN.
+ * within 8 ulp of max(|loss|, log S) for non-negative labels. Labels of both signs cancel, and the bound is
+ * then 8 ulp of sum(|z|) * log S. backprop = `e^s / S - z`, each element within 4 ulp of max(e^s / S, |z|).
+ * A label of exactly 0 contributes nothing, so -inf logits with zero labels are fine. A row containing NaN or +inf logits, or only -inf, gives NaN.
  * Labels and logits, each seen as rows x classes along `axis`, broadcast like TensorFlow's kernel allows:
  * each dimension equal, or 1 on one side (labels `[1, C]` for every row, for instance).
  *

@@ -46,7 +46,8 @@ struct KernelSet {
   // where s_j = logits[r][j] - max_j logits[r][j] and S = sum_j e^s_j. With a single maximum, log S is
   // log1p(S - 1), so a dominant class keeps its tiny loss and gradient. backprop may be null (loss only) or
   // exactly logits. Rows with NaN or +inf logits, or all -inf, give NaN loss and NaN backprop.
-  // Loss within 8 ulp of max(|loss|, log S).
+  // Loss within 8 ulp of max(|loss|, log S) for non-negative labels, and of sum_j |z_j| * log S when labels of
+  // both signs cancel. Each backprop element within 4 ulp of max(e^s_j / S, |z_j|).
   void (*softmax_xent_rows)(const float* labels, const float* logits, float* loss, float* backprop,
                             size_t rows, size_t classes);
 
