@@ -168,7 +168,10 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
   }
 
   // The gradient takes the layout (class-axis position) of whichever input supplies the rows.
-  const backpropInner = rows === 0 ? 1 : logitsLayout.rows === rows ? logitsLayout.inner : labelsLayout.inner;
+  let backpropInner = 1;
+  if (rows > 0) {
+    backpropInner = logitsLayout.rows === rows ? logitsLayout.inner : labelsLayout.inner;
+  }
   const labelsArguments = bindingLayout(labelsLayout, labels.data.length);
   const logitsArguments = bindingLayout(logitsLayout, logits.data.length);
   return {

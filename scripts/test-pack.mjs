@@ -1,7 +1,7 @@
 /**
  * Tests the package as a user receives it: packs it with npm, installs the tarball into a new temporary project
  * with --ignore-scripts, so nothing is compiled, and checks there that
- * - the tarball holds what users need and nothing from the repository's development files,
+ * - the tarball contains what users need and nothing from the repository's development files,
  * - the installed package has no build/ folder, and the prebuild from prebuilds/ is the binary that loads,
  * - `require('simd-nn')`, `import 'simd-nn'` and TypeScript files compiled against the package's types (ESM and
  *   CommonJS) compute sigmoid, softmax and the softmax cross-entropy with backprop within float32 accuracy of
@@ -466,7 +466,7 @@ function checkInstallScript(project) {
     `exit code ${result.status}\n${result.stdout}${result.stderr}`);
 }
 
-/** Builds from source in the installed package the way the README tells users, then checks that build loads. */
+/** Builds from source in the installed package with the README's command, then checks that the build loads. */
 function checkSourceBuild(project, prebuildPaths) {
   const installed = join(project, 'node_modules', 'simd-nn');
   console.log('# SIMD_NN_BUILD_FROM_SOURCE=1 npm rebuild simd-nn (downloads cmake-js through npm exec)');

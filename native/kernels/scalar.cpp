@@ -50,7 +50,7 @@ void Exp(const float* x, float* y, size_t n) {
 struct RowStats {
   double max;
   double sum;       // S = sum_j e^(x_j - max), at least 1
-  double log_sum;   // log S, from log1p(S - 1) when a single entry holds the maximum
+  double log_sum;   // log S, from log1p(S - 1) when a single entry has the maximum
   double rest_sum;  // S - (number of entries equal to the maximum), the tail that log1p needs
   size_t max_count;
 };
@@ -70,8 +70,8 @@ bool ComputeRowStats(const float* x, size_t classes, RowStats* stats) {
     return false;
   }
 
-  // The entries equal to the maximum contribute exactly 1 each; summing them apart from the rest keeps
-  // S - 1 exact for log1p when one class dominates.
+  // The entries equal to the maximum contribute exactly 1 each. Summing them apart from the rest keeps S - 1
+  // exact for log1p when one class dominates.
   size_t max_count = 0;
   double rest_sum = 0.0;
   for (size_t j = 0; j < classes; ++j) {
