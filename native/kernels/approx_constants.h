@@ -50,6 +50,13 @@ constexpr float kExp2Table16Low[16] = {
     -0x1.593abcp-25f, -0x1.5bd5ecp-27f, 0x1.9fcef4p-26f,  -0x1.829fdp-25f, 0x1.15506ep-27f, 0x1.51f848p-27f,
     -0x1.a94b14p-26f, -0x1.3d56b2p-27f, -0x1.822dbcp-27f, 0x1.52486cp-27f,
 };
+// (2^(j/16) - T_high) / T_high rounded to float32, with T_high from kExp2Table16High: e^r = 1 + s gives
+// T_high * (1 + s + this) = 2^(j/16) e^r to about 2^-48, as the high and low pair does.
+constexpr float kExp2Table16RelativeLow[16] = {
+    0x0p+0f,         0x1.8d96d4p-25f,  -0x1.9c0c22p-27f, 0x1.964904p-25f, 0x1.125002p-25f,  0x1.370be4p-25f,
+    -0x1.0a355p-25f,  -0x1.00d8acp-27f, 0x1.26055cp-26f,  -0x1.05cb44p-25f, 0x1.67a1cap-28f,  0x1.a3b5e4p-28f,
+    -0x1.f9c304p-27f, -0x1.6961b4p-28f, -0x1.a5217cp-28f, 0x1.61428ep-28f,
+};
 constexpr float kExp2Table8High[8] = {
     0x1p+0f, 0x1.172b84p+0f, 0x1.306fep+0f, 0x1.4bfdaep+0f, 0x1.6a09e6p+0f, 0x1.8ace54p+0f, 0x1.ae89fap+0f,
     0x1.d5818ep+0f,

@@ -208,20 +208,24 @@ SIMD_NN_ALWAYS_INLINE void ExpBlock(__m512* block) {
 // difference then rounds by at most 2^-26 num, under 0.25 ulp of the result. The corrected quotient
 // q0 + remainder * y0 is off by about 2^-28 before its final rounding, and the rounding of 1 + e never enters.
 //
-// NOTE: about 23 vector operations per 16 elements, which run at about 4.1x a copy in cache on AMD Zen 5
-// (tools/quickbench.mjs) against a 3.5x goal. The 2 ulp bound needs the low table part and the correction
-// step, and the core sustains about 3 of its 4 vector operations per cycle here.
+// e = T_high 2^k (1 + s) with s = r + c_j + r^2 q(r), where c_j (kExp2Table16RelativeLow) replaces the
+// low table part: one permute and one add instead of a permute, an FMA and an add. The power of two scales
+// T_high before the last FMA, off the end of the dependency chain.
+//
+// All eight vectors of a block go through each step together, without spilling registers. Two passes of four
+// vectors ran about 15% slower on AMD Zen 5 (tools/quickbench.mjs: 4.1x a copy at 64K elements against
+// about 3.5x now) with the same operations, about 22 per 16 elements and 11 of them on the two FMA pipes.
 constexpr float kSigmoidClamp = 88.0f;
 // VFIXUPIMMPS tokens by class of x, from QNaN in the low nibble: QNaN, SNaN -> x as a QNaN; 0, 1 -> +1;
 // -inf -> +0; +inf -> +1; negative -> e (the destination); positive -> +1.
 constexpr int kSigmoidNumeratorTable = static_cast<int>(0xA0A8AA22u);
 
-SIMD_NN_ALWAYS_INLINE void SigmoidHalfBlock(__m512* block) {
-  constexpr size_t kCount = kBlockVectors / 2;
+SIMD_NN_ALWAYS_INLINE void SigmoidBlock(__m512* block) {
+  constexpr size_t kCount = kBlockVectors;
   __m512 biased_n[kCount];
   __m512 r[kCount];
   __m512 e[kCount];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
     // -min(|x|, 88): VRANGEPS with "minimum magnitude" and the sign forced to 1.
     const __m512 a = _mm512_range_ps(block[k], _mm512_set1_ps(kSigmoidClamp), 0x0E);
@@ -230,31 +234,28 @@ SIMD_NN_ALWAYS_INLINE void SigmoidHalfBlock(__m512* block) {
     r[k] = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Hi / 16.0f), a);
     r[k] = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Lo / 16.0f), r[k]);
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
-    e[k] = ExpMantissa(_mm512_castps_si512(biased_n[k]), r[k]);
-  }
-#pragma GCC unroll 4
-  for (size_t k = 0; k < kCount; ++k) {
-    e[k] = _mm512_mul_ps(e[k], PowerOfTwoOrZero(biased_n[k]));
+    const __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(approx::kExp16Poly1), r[k], _mm512_set1_ps(approx::kExp16Poly0));
+    const __m512i index = _mm512_castps_si512(biased_n[k]);
+    const __m512 relative_low = _mm512_permutexvar_ps(index, _mm512_loadu_ps(approx::kExp2Table16RelativeLow));
+    const __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(r[k], r[k]), q, _mm512_add_ps(r[k], relative_low));
+    const __m512 table_high = _mm512_permutexvar_ps(index, _mm512_loadu_ps(approx::kExp2Table16High));
+    const __m512 scaled_table = _mm512_mul_ps(table_high, PowerOfTwoOrZero(biased_n[k]));
+    e[k] = _mm512_fmadd_ps(scaled_table, s, scaled_table);
   }
   __m512 y0[kCount];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
     y0[k] = _mm512_rcp14_ps(_mm512_add_ps(_mm512_set1_ps(1.0f), e[k]));
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
     const __m512 numerator = _mm512_fixupimm_ps(e[k], block[k], _mm512_set1_epi32(kSigmoidNumeratorTable), 0);
     const __m512 q0 = _mm512_mul_ps(numerator, y0[k]);
     const __m512 remainder = _mm512_fnmadd_ps(q0, e[k], _mm512_sub_ps(numerator, q0));
     block[k] = _mm512_fmadd_ps(remainder, y0[k], q0);
   }
-}
-
-SIMD_NN_ALWAYS_INLINE void SigmoidBlock(__m512* block) {
-  SigmoidHalfBlock(block);
-  SigmoidHalfBlock(block + kBlockVectors / 2);
 }
 
 // tanh(|x|) from an odd polynomial below kTanhPolyLimit and from 1 - 2 / (1 + e^(2|x|)) above, then x's
@@ -270,6 +271,7 @@ SIMD_NN_ALWAYS_INLINE void SigmoidBlock(__m512* block) {
 //
 // NOTE: both forms are computed for every lane, about 27 vector operations per 16 elements (13 of them on the
 // two FMA pipes of AMD Zen 5), at about 4.9x a copy in cache (tools/quickbench.mjs) against a 3.5x goal.
+// Neither rcp14 with a Newton step in place of the division nor eight vectors per step made it faster there.
 SIMD_NN_ALWAYS_INLINE void TanhHalfBlock(__m512* block) {
   constexpr size_t kCount = kBlockVectors / 2;
   const __m512 one = _mm512_set1_ps(1.0f);

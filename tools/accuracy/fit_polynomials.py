@@ -74,6 +74,12 @@ def exp2_table(table_bits):
     return high, low
 
 
+def exp2_table_relative_low(table_bits):
+    # (2^(j / 2^table_bits) - high) / high as float32: adding it to e^r - 1 replaces the low part.
+    high, _ = exp2_table(table_bits)
+    return [float(np.float32(float((mp.power(2, mp.mpf(j) / 2 ** table_bits) - h) / h))) for j, h in enumerate(high)]
+
+
 def fit_tanh(limit):
     # tanh(x) = x + x^3 P(x^2) on [0, limit]; the weight x^3 / tanh(x) gives the relative error of tanh.
     grid = np.linspace(1e-4, limit, 3000)
@@ -127,6 +133,7 @@ def main():
         high, low = exp2_table(bits)
         print_table(f"kExp2Table{2 ** bits}High", high)
         print_table(f"kExp2Table{2 ** bits}Low", low)
+    print_table("kExp2Table16RelativeLow", exp2_table_relative_low(4))
     print_constants("kTanhPoly", tanh_coefficients)
     for k, value in enumerate(atanh_coefficients):
         print(f"constexpr double kAtanhPoly{k} = {float(value).hex()};  // {value!r}")
