@@ -10,14 +10,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
+/** True for a number that is an integer JavaScript represents exactly (a safe integer). */
 export function isInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value);
-}
-
-export function isNonNegativeInteger(value: unknown): value is number {
-  return isInteger(value) && value >= 0;
-}
-
-export function isDefined<T>(value: T | undefined): value is T {
-  return value !== undefined;
 }
