@@ -10,7 +10,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
-/** True for a number that is an integer JavaScript represents exactly (a safe integer). */
-export function isInteger(value: unknown): value is number {
+/** True for an integer that a JavaScript number represents exactly, at most 2^53 - 1 in magnitude. */
+export function isSafeInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value);
 }

@@ -4,7 +4,7 @@
  */
 import { binding } from './binding';
 import { formatShape, invalidType, invalidValue, outOfRange } from './errors';
-import { isFloat32Array, isInteger, isPlainObject } from './is';
+import { isFloat32Array, isSafeInteger, isPlainObject } from './is';
 
 /** A number, or an array of them nested to any depth with every level rectangular. */
 export type NestedNumbers = number | readonly NestedNumbers[];
@@ -159,7 +159,7 @@ function requireShapeOption(value: unknown, name: string): number[] {
     if (typeof dimension !== 'number') {
       invalidType(`${name}[${i}]`, 'of type number', dimension);
     }
-    if (!isInteger(dimension) || dimension < 0) {
+    if (!isSafeInteger(dimension) || dimension < 0) {
       outOfRange(`${name}[${i}]`, 'a non-negative integer no greater than 2^53 - 1', String(dimension));
     }
     shape.push(dimension);
@@ -207,7 +207,7 @@ export function normalizeAxis(axis: unknown, rank: number, context = ''): number
   if (typeof axis !== 'number') {
     invalidType('axis', 'of type number', axis);
   }
-  if (!isInteger(axis) || axis < -rank || axis >= rank) {
+  if (!isSafeInteger(axis) || axis < -rank || axis >= rank) {
     outOfRange('axis', `an integer in [${-rank}, ${rank - 1}]${context}`, String(axis));
   }
   return axis < 0 ? axis + rank : axis;
