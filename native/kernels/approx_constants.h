@@ -66,7 +66,7 @@ constexpr float kExp2Table8Low[8] = {
     -0x1.a94b14p-26f, -0x1.822dbcp-27f,
 };
 
-// tanh(x) = x + x^3 * P(x^2) for 0 <= x < kTanhPolyLimit, with P(u) = sum kTanhPolyK * u^K.
+// The AVX2 tanh: tanh(x) = x + x^3 * P(x^2) for 0 <= x < kTanhPolyLimit, with P(u) = sum kTanhPolyK * u^K.
 // Maximum relative error 2^-28.7 with these float32 coefficients. Above the limit tanh(x) >= 0.5 and is
 // computed as 1 - 2e / (1 + e), whose subtracted term is then at most half the result.
 constexpr float kTanhPolyLimit = 0.5625f;
@@ -75,6 +75,21 @@ constexpr float kTanhPoly1 = 0x1.110c72p-3f;   // 0.1333245187997818
 constexpr float kTanhPoly2 = -0x1.b90944p-5f;  // -0.053837426006793976
 constexpr float kTanhPoly3 = 0x1.582f96p-6f;   // 0.021007439121603966
 constexpr float kTanhPoly4 = -0x1.94ff8p-8f;   // -0.006179779767990112
+
+// The encoding of kExp2Table16High[j] less (127 << 23) + (j << 19), as integers. Adding (n + 2032) << 19,
+// with n = 16 k + j and 0 <= n + 2032 < 2^13, gives the encoding of 2^k kExp2Table16High[j] for k > -127:
+// the index bits that the shift moves into the mantissa cancel, and k + 127 lands in the exponent field.
+constexpr int kExp2Table16HighBitsLessIndex[16] = {
+    0,       -152893, -289342, -408621, -509968, -592590, -655657, -698305,
+    -719629, -718684, -694486, -646004, -572163, -471841, -343865, -187011,
+};
+
+// e^r - 1 = r + r^2 q(r) on 0 <= r <= ln2 / 16 (widened by 0.2% at both ends), for the AVX-512 tanh. The
+// constants are 4 q(2h) = sum kTanhExpm1PolyK * h^K in h = r / 2. Maximum relative error of e^r - 1 is 2^-30.7
+// with float32 coefficients.
+constexpr float kTanhExpm1Poly0 = 0x1.000004p+1f;  // 2.000000476837158
+constexpr float kTanhExpm1Poly1 = 0x1.554c12p+0f;  // 1.333191990852356
+constexpr float kTanhExpm1Poly2 = 0x1.5b137cp-1f;  // 0.6778830289840698
 
 // tanh(x) rounds to 1 in float32 once 1 - tanh(x) < 2^-25, that is for x > 13 * ln2 = 9.0109. Larger
 // arguments are clamped to this value, where 1 - 2e/(1 + e) with e = e^(-2x) still rounds to exactly 1.

@@ -258,76 +258,75 @@ SIMD_NN_ALWAYS_INLINE void SigmoidBlock(__m512* block) {
   }
 }
 
-// tanh(|x|) from an odd polynomial below kTanhPolyLimit and from 1 - 2 / (1 + e^(2|x|)) above, then x's
-// sign bit is copied in (so -0 stays -0). Both forms stay below 1: the polynomial because the limit is
-// small, the other because 2 / (1 + E) >= 0. |x| is clamped to kTanhSaturation, where the result has
-// rounded to 1, so e^(2|x|) stays below e^18.2 and its power of two is a normal float.
+// tanh|x| = E / (E + 2) with E = e^(2|x|) - 1, one formula for all lanes. x's sign bit is copied in at the
+// end, so -0 stays -0; NaN passes through as NaN. |x| is clamped to kTanhSaturation, where the result has rounded
+// to 1, so E stays below e^18.2.
 //
-// The large form tolerates a less accurate E = e^(2|x|): its relative error reaches the result scaled by
-// (1 - tanh^2) / 2 <= 3/8. So E skips the low part of ln2 (|n| <= 420 keeps that error near 2^-24.3) and the
-// low table part, and its power of two is added to the exponent field as an integer.
+// E = P (1 + s) - 1 = P s + (P - 1) with n = floor(32 |x| / ln2) (the FMA rounds toward -inf), P =
+// 2^(n/16) as the table high part scaled by 2^floor(n/16), and s = e^r - 1 + c_j, where r = 2|x| - n ln2/16
+// lies in [0, ln2/16] and c_j is the relative low table part. Rounding n down keeps r, s and P - 1 non-negative
+// (P - 1 is exact), so nothing cancels and E stays within about 1 ulp down to x = 0, where E = s = 2x. The
+// low part of ln2 is left out: its error in r, below 2^-28.4 times 2|x|, reaches tanh scaled by 2 / (E + 2).
 //
-// Four vectors at a time: eight live at once spill registers and ran slower (AMD Zen 5).
+// The quotient starts from q0 = E rcp14(E + 2) and takes one remainder step, E - q0 (E + 2) =
+// (E - 2 q0) - q0 E, so the rounding of E + 2 never reaches the result. Up to E = 2 (|x| = 0.549) E - 2 q0
+// is exact (Sterbenz). Above, it rounds by at most 2^-24 E tanh, which reaches the result as at most
+// 2^-24 tanh^2. The exhaustive sweep measures 2 ulp, with the largest errors (max err 2.44 ulp, near x = 0.0078) at small
+// x: there E's error counts up to double in ulps of tanh where E / 2 lies just above a power of 2 and tanh
+// just below it, and Horner's rule rounds twice near s.
 //
-// NOTE: both forms are computed for every lane, about 27 vector operations per 16 elements (13 of them on the
-// two FMA pipes of AMD Zen 5), at about 4.9x a copy in cache (tools/quickbench.mjs) against a 3.5x goal.
-// Neither rcp14 with a Newton step in place of the division nor eight vectors per step made it faster there.
-SIMD_NN_ALWAYS_INLINE void TanhHalfBlock(__m512* block) {
-  constexpr size_t kCount = kBlockVectors / 2;
+// About 22 operations per 16 elements, 11 of them on the two FMA pipes of AMD Zen 5, as in sigmoid.
+// NOTE: that is about 3.9x a copy in cache (tools/quickbench.mjs), against a 3.5x goal, for reasons not found.
+// Forming s as r^2 q(r) + (r + c_j) (max err 1.85 ulp) ran as fast in cache but at about 2.4x a copy
+// instead of 0.8x from 8M elements on (non-temporal stores), also unexplained; E - (q0 + q0) on the adders
+// and two passes of four vectors were slower.
+SIMD_NN_ALWAYS_INLINE void TanhBlock(__m512* block) {
+  constexpr size_t kCount = kBlockVectors;
   const __m512 one = _mm512_set1_ps(1.0f);
-  __m512 a[kCount];
-  __m512 small[kCount];
+  const __m512 two = _mm512_set1_ps(2.0f);
+  __m512 h[kCount];
   __m512 biased_n[kCount];
-  __m512 large[kCount];
-#pragma GCC unroll 4
+  __m512 e[kCount];
+#pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
-    a[k] = _mm512_min_ps(_mm512_set1_ps(approx::kTanhSaturation), _mm512_abs_ps(block[k]));
-    const __m512 u = _mm512_mul_ps(a[k], a[k]);
-    __m512 p = _mm512_set1_ps(approx::kTanhPoly4);
-    p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(approx::kTanhPoly3));
-    p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(approx::kTanhPoly2));
-    p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(approx::kTanhPoly1));
-    p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(approx::kTanhPoly0));
-    small[k] = _mm512_fmadd_ps(_mm512_mul_ps(a[k], u), p, a[k]);
+    // MINPS returns its second operand for NaN.
+    const __m512 a = _mm512_min_ps(_mm512_set1_ps(approx::kTanhSaturation), _mm512_abs_ps(block[k]));
+    biased_n[k] = _mm512_fmadd_round_ps(a, _mm512_set1_ps(32.0f * approx::kLog2e), _mm512_set1_ps(kRoundingMagicWithBias),
+                                        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 n = _mm512_sub_ps(biased_n[k], _mm512_set1_ps(kRoundingMagicWithBias));
+    // h = r / 2, exact.
+    h[k] = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Hi / 32.0f), a);
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
-    const __m512 doubled = _mm512_add_ps(a[k], a[k]);
-    biased_n[k] = _mm512_fmadd_ps(doubled, _mm512_set1_ps(16.0f * approx::kLog2e), _mm512_set1_ps(approx::kRoundingMagic));
-    const __m512 n = _mm512_sub_ps(biased_n[k], _mm512_set1_ps(approx::kRoundingMagic));
-    large[k] = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Hi / 16.0f), doubled);
-  }
-#pragma GCC unroll 4
-  for (size_t k = 0; k < kCount; ++k) {
-    const __m512 r = large[k];
-    const __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(approx::kExp16Poly1), r, _mm512_set1_ps(approx::kExp16Poly0));
-    const __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r);
+    // s = h (2 + h 4 q(2h)) + c_j = r + r^2 q(r) + c_j, by Horner's rule.
+    __m512 t = _mm512_fmadd_ps(_mm512_set1_ps(approx::kTanhExpm1Poly2), h[k], _mm512_set1_ps(approx::kTanhExpm1Poly1));
+    t = _mm512_fmadd_ps(t, h[k], _mm512_set1_ps(approx::kTanhExpm1Poly0));
+    t = _mm512_fmadd_ps(t, h[k], two);
+    const __m512 relative_low =
+        _mm512_permutexvar_ps(_mm512_castps_si512(biased_n[k]), _mm512_loadu_ps(approx::kExp2Table16RelativeLow));
+    const __m512 s = _mm512_fmadd_ps(t, h[k], relative_low);
     const __m512i index = _mm512_castps_si512(biased_n[k]);
-    const __m512 table_high = _mm512_permutexvar_ps(index, _mm512_loadu_ps(approx::kExp2Table16High));
-    const __m512 mantissa = _mm512_fmadd_ps(table_high, s, table_high);
-    // With the plain magic, the encoding of n + magic shifted right by 4 ends in floor(n/16) = k >= 0.
-    const __m512i exponent = _mm512_slli_epi32(_mm512_srli_epi32(index, 4), 23);
-    large[k] = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(mantissa), exponent));
+    const __m512i table_bits =
+        _mm512_permutexvar_epi32(index, _mm512_loadu_si512(approx::kExp2Table16HighBitsLessIndex));
+    const __m512 p = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(index, 19), table_bits));
+    e[k] = _mm512_fmadd_ps(p, s, _mm512_sub_ps(p, one));
   }
-#pragma GCC unroll 4
+  __m512 y0[kCount];
+#pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
-    large[k] = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(one, large[k])));
+    y0[k] = _mm512_rcp14_ps(_mm512_add_ps(e[k], two));
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
-    // NaN takes the polynomial, which keeps it (the integer exponent step could turn it into a number).
-    const __mmask16 use_small = _mm512_cmp_ps_mask(a[k], _mm512_set1_ps(approx::kTanhPolyLimit), _CMP_NGE_UQ);
-    const __m512 magnitude = _mm512_mask_blend_ps(use_small, large[k], small[k]);
+    const __m512 q0 = _mm512_mul_ps(e[k], y0[k]);
+    const __m512 remainder = _mm512_fnmadd_ps(q0, e[k], _mm512_fnmadd_ps(q0, two, e[k]));
+    const __m512 magnitude = _mm512_fmadd_ps(remainder, y0[k], q0);
     // Bitwise select: the sign bit from x, the rest from the magnitude.
     block[k] = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(magnitude),
                                                               _mm512_castps_si512(block[k]),
                                                               _mm512_set1_epi32(static_cast<int>(0x80000000u)), 0xD8));
   }
-}
-
-SIMD_NN_ALWAYS_INLINE void TanhBlock(__m512* block) {
-  TanhHalfBlock(block);
-  TanhHalfBlock(block + kBlockVectors / 2);
 }
 
 // Returns max(x, 0) - x z + log1p(e^-|x|) for 8 lanes in float64: the linear part x (1 - z) or -x z is

@@ -14,7 +14,8 @@
 // the output is written in the natural layout with each lane's statistics broadcast to its row's elements.
 //
 // NOTE: on AMD Zen 5 (tools/quickbench.mjs), cross-entropy over 1000 classes misses its goals of 5x a copy in
-// cache and 1.5x at 16M elements: about 5-6x and 1.3x for the loss alone, 9-10x and 2-2.5x with the gradient.
+// cache and 1.5x at 16M elements: about 6x and 1.2x for the loss alone, 10x and 2.3-2.5x with the gradient,
+// with one-hot and with dense labels alike.
 // The gradient adds a third array to the traffic (a copy moves two) and about 5 cycles per 16 elements. The
 // short-row path (up to 16 classes) of cross-entropy still gathers, at about 30x a copy.
 #include "avx512_math.h"
@@ -1045,6 +1046,7 @@ struct XentPassSums {
   double rest_shifted;  // sum of e^(x - M) over the entries below the maximum; NaN if the row has NaN
   double label_sum;
   double weighted_shift;  // sum over labels z != 0 of z (x - max)
+  bool labels_need_exact;  // a label with its sign bit set, or a label sum or weighted shift that is not finite
   size_t max_count;
   size_t max_position;
 };
@@ -1055,62 +1057,26 @@ struct XentPassSums {
 // value for log1p when one class dominates. Along the way it accumulates the maximum of a row ahead,
 // prefetches the rows `prefetch_x` and `prefetch_z` (further ahead, or null) and, unless previous_row is null,
 // writes the previous row's streamed gradient a vector per vector of this row.
+//
+// The label sum and the weighted shift are added in float32 within each group of kSumGroup vectors and in
+// float64 across groups. With non-negative labels every term z (x - max) has the same sign, and each is at most
+// the loss: the rounding of x - max, of the product and of the three levels of the sum tree leave a relative
+// error below 5 * 2^-24 in the weighted shift, and 3 * 2^-24 in the label sum, within the 8 ulp bound. Labels
+// with the sign bit set would let the terms cancel, so such rows are flagged for the exact path, as are rows
+// whose float32 sums overflow or turn NaN (infinite or NaN labels), whose limits the exact path handles.
 XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool find_max_position, size_t classes,
                          float max, const RowShift& shift, NextRowMax* next, const float* prefetch_x,
                          const float* prefetch_z, GradientStreamer* previous_row) {
   const __m512 m = _mm512_set1_ps(max);
-  const __m512d m_double = _mm512_set1_pd(max);
   __m512d rest_low = _mm512_setzero_pd();
   __m512d rest_high = _mm512_setzero_pd();
   __m512d shift_low = _mm512_setzero_pd();
   __m512d shift_high = _mm512_setzero_pd();
   __m512d label_low = _mm512_setzero_pd();
   __m512d label_high = _mm512_setzero_pd();
-  XentPassSums sums{0.0, 0.0, 0.0, 0, 0};
+  __m512i label_bits = _mm512_setzero_si512();
+  XentPassSums sums{0.0, 0.0, 0.0, false, 0, 0};
 
-  // Adds the labels of the vector at offset i (lanes in mask) to the label sum, and z (x - max) to the weighted
-  // shift. A label of exactly 0 contributes nothing, even where x - max is -inf; NaN labels do contribute.
-  // Terms at the maximum are left out of the weighted shift, as in XentRowExact.
-  const auto add_labels = [&](size_t i, __mmask16 mask) SIMD_NN_LAMBDA_ALWAYS_INLINE {
-    const __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
-    const __m512 w = _mm512_maskz_loadu_ps(mask, z + i);
-    const __mmask16 labeled = _mm512_cmp_ps_mask(w, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-    const __mmask16 shifted = static_cast<__mmask16>(labeled & _mm512_cmp_ps_mask(v, m, _CMP_NEQ_UQ));
-    const __m512d w_low = LowToDouble(w);
-    const __m512d w_high = HighToDouble(w);
-    const __m512d s_low = _mm512_sub_pd(LowToDouble(v), m_double);
-    const __m512d s_high = _mm512_sub_pd(HighToDouble(v), m_double);
-    shift_low = _mm512_mask3_fmadd_pd(w_low, s_low, shift_low, static_cast<__mmask8>(shifted));
-    shift_high = _mm512_mask3_fmadd_pd(w_high, s_high, shift_high, static_cast<__mmask8>(shifted >> 8));
-    label_low = _mm512_add_pd(label_low, w_low);
-    label_high = _mm512_add_pd(label_high, w_high);
-  };
-  // Offsets of the groups with a nonzero (or NaN) label, whose float64 work waits until the list fills or the
-  // pass ends. A branch per group would be mispredicted about once per row with one-hot labels, and each
-  // misprediction throws away the many exponentials in flight.
-  constexpr size_t kLabeledCapacity = 32;
-  uint32_t labeled_groups[kLabeledCapacity + 1];
-  size_t labeled_count = 0;
-  const __m512i magnitude_bits = _mm512_set1_epi32(0x7FFFFFFF);
-  const auto add_listed_labels = [&]() SIMD_NN_LAMBDA_ALWAYS_INLINE {
-    __mmask16 masks[kSumGroup];
-    for (size_t j = 0; j < labeled_count; ++j) {
-      const size_t group = labeled_groups[j];
-      GroupMasks(group, classes, masks);
-      // Only the vectors of the group that have a label.
-      unsigned labeled_vectors = 0;
-      for (size_t k = 0; k < kSumGroup; ++k) {
-        const __m512i w_bits = _mm512_castps_si512(_mm512_maskz_loadu_ps(masks[k], z + group + k * kLanes));
-        labeled_vectors |= (_mm512_test_epi32_mask(w_bits, magnitude_bits) != 0 ? 1u : 0u) << k;
-      }
-      while (labeled_vectors != 0) {
-        const size_t k = static_cast<size_t>(__builtin_ctz(labeled_vectors));
-        add_labels(group + k * kLanes, masks[k]);
-        labeled_vectors &= labeled_vectors - 1;
-      }
-    }
-    labeled_count = 0;
-  };
   // Per-lane counts of the entries equal to the maximum, and the offset of the last group with one.
   __m512i max_counts = _mm512_setzero_si512();
   size_t last_max_group = 0;
@@ -1142,19 +1108,28 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
     }
     last_max_group = any_max != 0 ? i : last_max_group;
 
-    // With one-hot labels most groups have none: the bits of the group's labels, ORed together, show whether
-    // any label is nonzero (or NaN).
-    __m512i label_bits = _mm512_setzero_si512();
+    AccumulateGroup(SumOfGroup(e), &rest_low, &rest_high);
+
+    // A label of exactly 0 contributes nothing, even where x - max is -inf. Lanes past the row load as 0.
+    __m512 w[kSumGroup];
+    __m512 products[kSumGroup / 2];
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSumGroup; ++k) {
-      label_bits =
-          _mm512_or_si512(label_bits, _mm512_castps_si512(_mm512_maskz_loadu_ps(masks[k], z + i + k * kLanes)));
+      w[k] = _mm512_maskz_loadu_ps(masks[k], z + i + k * kLanes);
+      label_bits = _mm512_or_si512(label_bits, _mm512_castps_si512(w[k]));
     }
-    labeled_groups[labeled_count] = static_cast<uint32_t>(i);
-    labeled_count += _mm512_test_epi32_mask(label_bits, magnitude_bits) != 0 ? 1 : 0;
-    if (labeled_count == kLabeledCapacity) {
-      add_listed_labels();
+#pragma GCC unroll 8
+    for (size_t k = 0; k < kSumGroup; k += 2) {
+      const __m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(masks[k], x + i + k * kLanes), m);
+      const __m512 d1 = _mm512_sub_ps(_mm512_maskz_loadu_ps(masks[k + 1], x + i + (k + 1) * kLanes), m);
+      const __mmask16 labeled0 = _mm512_cmp_ps_mask(w[k], _mm512_setzero_ps(), _CMP_NEQ_UQ);
+      const __mmask16 labeled1 = _mm512_cmp_ps_mask(w[k + 1], _mm512_setzero_ps(), _CMP_NEQ_UQ);
+      products[k / 2] = _mm512_mask3_fmadd_ps(w[k + 1], d1, _mm512_maskz_mul_ps(labeled0, w[k], d0), labeled1);
     }
+    const __m512 group_shift =
+        _mm512_add_ps(_mm512_add_ps(products[0], products[1]), _mm512_add_ps(products[2], products[3]));
+    AccumulateGroup(group_shift, &shift_low, &shift_high);
+    AccumulateGroup(SumOfGroup(w), &label_low, &label_high);
 
     AddGroupToNextRowMax(next, i, masks);
     if (prefetch_x != nullptr) {
@@ -1167,7 +1142,6 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
     if (previous_row != nullptr) {
       previous_row->Advance(count);
     }
-    AccumulateGroup(SumOfGroup(e), &rest_low, &rest_high);
   };
 
   __mmask16 masks[kSumGroup];
@@ -1179,7 +1153,6 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
   if (i < classes) {
     process_group(i, masks, GroupMasks(i, classes, masks));
   }
-  add_listed_labels();
 
   sums.max_count = static_cast<size_t>(_mm512_reduce_add_epi32(max_counts));
   if (sums.max_count == 1 && find_max_position) {
@@ -1195,6 +1168,8 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
   sums.rest_shifted = _mm512_reduce_add_pd(_mm512_add_pd(rest_low, rest_high));
   sums.label_sum = _mm512_reduce_add_pd(_mm512_add_pd(label_low, label_high));
   sums.weighted_shift = _mm512_reduce_add_pd(_mm512_add_pd(shift_low, shift_high));
+  const bool negative_label = _mm512_test_epi32_mask(label_bits, _mm512_set1_epi32(INT32_MIN)) != 0;
+  sums.labels_need_exact = negative_label || !__builtin_isfinite(sums.label_sum + sums.weighted_shift);
   return sums;
 }
 
@@ -1279,7 +1254,7 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
         if (grad != nullptr) {
           FillNaN(grad, classes);
         }
-      } else if (rest < kMinFastRestSum) {
+      } else if (rest < kMinFastRestSum || sums.labels_need_exact) {
         exact = true;
       } else {
         row_stats.log1p_argument = static_cast<double>(sums.max_count - 1) + rest;
