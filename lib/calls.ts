@@ -122,7 +122,12 @@ function resolveLabelsShape(labels: Tensor, args: Record<string, unknown>, logit
   return labels.data.length === shapeSize(logitsShape) ? logitsShape : [labels.data.length];
 }
 
-function broadcastDimension(labels: RowLayout, logits: RowLayout, key: 'rows' | 'classes', shapes: string): number {
+function broadcastDimension(
+  labels: RowLayout,
+  logits: RowLayout,
+  key: 'rows' | 'classes',
+  describeShapes: () => string,
+): number {
   const a = labels[key];
   const b = logits[key];
   if (a === b || b === 1) {
@@ -135,7 +140,7 @@ function broadcastDimension(labels: RowLayout, logits: RowLayout, key: 'rows' | 
     'labels',
     `a shape that matches or broadcasts against "logits" (seen as rows x classes, each dimension equal ` +
       `or 1 on one side)`,
-    shapes,
+    describeShapes(),
   );
 }
 
@@ -149,16 +154,19 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
   requireRank(logitsShape, 'shape');
   requireRank(labelsShape, 'labelsShape');
 
-  const logitsAxis = normalizeAxis(options.axis, logitsShape.length, ` for "logits" ${formatShape(logitsShape)}`);
-  const labelsAxis = normalizeAxis(options.axis, labelsShape.length, ` for "labels" ${formatShape(labelsShape)}`);
+  const logitsAxis = normalizeAxis(options.axis, logitsShape.length, () => `"logits" ${formatShape(logitsShape)}`);
+  const labelsAxis = normalizeAxis(options.axis, labelsShape.length, () => `"labels" ${formatShape(labelsShape)}`);
   const logitsLayout = rowLayout(logitsShape, logitsAxis);
   const labelsLayout = rowLayout(labelsShape, labelsAxis);
-  const shapes = `labels ${formatShape(labelsShape)} (${labelsLayout.rows} x ${labelsLayout.classes}) and ` +
+
+  // Built only for an error message.
+  const describeShapes = () =>
+    `labels ${formatShape(labelsShape)} (${labelsLayout.rows} x ${labelsLayout.classes}) and ` +
     `logits ${formatShape(logitsShape)} (${logitsLayout.rows} x ${logitsLayout.classes})`;
-  const rows = broadcastDimension(labelsLayout, logitsLayout, 'rows', shapes);
-  const classes = broadcastDimension(labelsLayout, logitsLayout, 'classes', shapes);
+  const rows = broadcastDimension(labelsLayout, logitsLayout, 'rows', describeShapes);
+  const classes = broadcastDimension(labelsLayout, logitsLayout, 'classes', describeShapes);
   if (classes === 0) {
-    outOfRange('logits', 'a tensor with at least 1 class along the class axis', shapes);
+    outOfRange('logits', 'a tensor with at least 1 class along the class axis', describeShapes());
   }
 
   const loss = resolveOut(options.out, rows, 'out', 'one loss per row');

@@ -198,9 +198,10 @@ export function resolveShape(tensor: Tensor, shapeOption: unknown, shapeName: st
 
 /**
  * Returns the axis as a non-negative index into a shape of rank `rank` (at least 1), accepting -rank..rank-1.
- * `context` names the tensor in the message where several tensors share one axis, as in ` for "labels" [4]`.
+ * `describeTensor` names the tensor in the message where several tensors share one axis, as in `"labels" [4]`.
+ * It is called only to build an error message, so that a valid call pays nothing for it.
  */
-export function normalizeAxis(axis: unknown, rank: number, context = ''): number {
+export function normalizeAxis(axis: unknown, rank: number, describeTensor?: () => string): number {
   if (axis === undefined) {
     return rank - 1;
   }
@@ -208,6 +209,7 @@ export function normalizeAxis(axis: unknown, rank: number, context = ''): number
     invalidType('axis', 'of type number', axis);
   }
   if (!isSafeInteger(axis) || axis < -rank || axis >= rank) {
+    const context = describeTensor ? ` for ${describeTensor()}` : '';
     outOfRange('axis', `an integer in [${-rank}, ${rank - 1}]${context}`, String(axis));
   }
   return axis < 0 ? axis + rank : axis;

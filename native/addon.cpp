@@ -34,11 +34,13 @@ Operation ParseElementwise(const ArgumentChecker& args) {
   args.RequireLength(out, x.length);
   args.RejectOverlap(out, x, true);
 
-  const KernelSet* kernels = &ActiveKernels();
-  const size_t length = x.length;
-  Operation operation{{x}, {out}, nullptr};
-  operation.run = [kernels, length](float* const* data) {
-    (kernels->*Kernel)(data[0], data[1], length);
+  Operation operation;
+  operation.AddInput(x);
+  operation.AddOutput(out);
+  operation.call.kernels = &ActiveKernels();
+  operation.call.length = x.length;
+  operation.run = [](const KernelCall& call, float* const* data) {
+    (call.kernels->*Kernel)(data[0], data[1], call.length);
     return 0.0;
   };
   return operation;
@@ -52,10 +54,13 @@ Operation ParseSoftmax(const ArgumentChecker& args) {
   args.RequireLength(out, x.length);
   args.RejectOverlap(out, x, true);
 
-  const KernelSet* kernels = &ActiveKernels();
-  Operation operation{{x}, {out}, nullptr};
-  operation.run = [kernels, layout](float* const* data) {
-    Softmax(*kernels, data[0], data[1], layout);
+  Operation operation;
+  operation.AddInput(x);
+  operation.AddOutput(out);
+  operation.call.kernels = &ActiveKernels();
+  operation.call.layout = layout;
+  operation.run = [](const KernelCall& call, float* const* data) {
+    Softmax(*call.kernels, data[0], data[1], call.layout);
     return 0.0;
   };
   return operation;
@@ -96,16 +101,25 @@ Operation ParseSoftmaxCrossEntropy(const ArgumentChecker& args) {
   args.RejectOverlap(loss, labels, false);
   args.RejectOverlap(loss, logits, false);
 
-  const KernelSet* kernels = &ActiveKernels();
-  Operation operation{{labels, logits}, {loss}, nullptr};
+  Operation operation;
+  operation.AddInput(labels);
+  operation.AddInput(logits);
+  operation.AddOutput(loss);
   if (has_backprop) {
-    operation.outputs.push_back(backprop);
+    operation.AddOutput(backprop);
   }
-  operation.run = [=](float* const* data) {
-    const RowView labels_view{data[0], labels_layout};
-    const RowView logits_view{data[1], logits_layout};
-    SoftmaxCrossEntropy(*kernels, labels_view, logits_view, rows, classes, data[2],
-                        has_backprop ? data[3] : nullptr, backprop_layout);
+  operation.call.kernels = &ActiveKernels();
+  operation.call.labels_layout = labels_layout;
+  operation.call.logits_layout = logits_layout;
+  operation.call.backprop_layout = backprop_layout;
+  operation.call.rows = rows;
+  operation.call.classes = classes;
+  operation.call.has_backprop = has_backprop;
+  operation.run = [](const KernelCall& call, float* const* data) {
+    const RowView labels_view{data[0], call.labels_layout};
+    const RowView logits_view{data[1], call.logits_layout};
+    SoftmaxCrossEntropy(*call.kernels, labels_view, logits_view, call.rows, call.classes, data[2],
+                        call.has_backprop ? data[3] : nullptr, call.backprop_layout);
     return 0.0;
   };
   return operation;
@@ -121,11 +135,14 @@ Operation ParseSigmoidCrossEntropy(const ArgumentChecker& args) {
   args.RejectOverlap(out, labels, true);
   args.RejectOverlap(out, logits, true);
 
-  const KernelSet* kernels = &ActiveKernels();
-  const size_t length = labels.length;
-  Operation operation{{labels, logits}, {out}, nullptr};
-  operation.run = [kernels, length](float* const* data) {
-    kernels->sigmoid_xent(data[0], data[1], data[2], length);
+  Operation operation;
+  operation.AddInput(labels);
+  operation.AddInput(logits);
+  operation.AddOutput(out);
+  operation.call.kernels = &ActiveKernels();
+  operation.call.length = labels.length;
+  operation.run = [](const KernelCall& call, float* const* data) {
+    call.kernels->sigmoid_xent(data[0], data[1], data[2], call.length);
     return 0.0;
   };
   return operation;
@@ -135,11 +152,12 @@ Operation ParseSigmoidCrossEntropy(const ArgumentChecker& args) {
 Operation ParseL2Loss(const ArgumentChecker& args) {
   const FloatArray t = args.Float32Array(0, "t");
 
-  const KernelSet* kernels = &ActiveKernels();
-  const size_t length = t.length;
-  Operation operation{{t}, {}, nullptr};
-  operation.run = [kernels, length](float* const* data) {
-    const double half_sum = kernels->sum_squares(data[0], length) / 2.0;
+  Operation operation;
+  operation.AddInput(t);
+  operation.call.kernels = &ActiveKernels();
+  operation.call.length = t.length;
+  operation.run = [](const KernelCall& call, float* const* data) {
+    const double half_sum = call.kernels->sum_squares(data[0], call.length) / 2.0;
     return static_cast<double>(static_cast<float>(half_sum));
   };
   operation.returns_number = true;

@@ -29,30 +29,50 @@ void ErrorFactory::Throw(Napi::Env env, const char* code, const std::string& mes
   throw Napi::Error(env, Create(env, code, message));
 }
 
+// Uses the Node-API C functions directly: this runs for every array of every call, and each node-addon-api
+// wrapper adds a round trip of its own.
 FloatArray ArgumentChecker::Float32Array(size_t index, const char* name) const {
-  const Napi::Value value = info_[index];
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+  const napi_env env = Env();
+  const napi_value value = info_[index];
+
+  bool is_typed_array = false;
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer = nullptr;
+  size_t byte_offset = 0;
+  if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok || !is_typed_array ||
+      napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &byte_offset) != napi_ok ||
+      type != napi_float32_array) {
     Fail(kInvalidArgType, "The " + Quoted(name) + " argument must be an instance of Float32Array.");
   }
 
-  Napi::Float32Array array = value.As<Napi::Float32Array>();
-  // A typed array's buffer is an ArrayBuffer or a SharedArrayBuffer. IsArrayBuffer() checks V8's type of the
-  // object itself, which no prototype change can fake.
-  const Napi::Value buffer = array.Buffer();
-  const bool shared = !buffer.IsArrayBuffer();
-  if (!shared && buffer.As<Napi::ArrayBuffer>().IsDetached()) {
+  // A typed array's buffer is an ArrayBuffer or a SharedArrayBuffer. napi_is_arraybuffer checks V8's type of
+  // the object itself, which no prototype change can fake. A detached buffer has no elements, so only an
+  // empty view needs the detached check.
+  bool is_array_buffer = true;
+  bool detached = false;
+  if (napi_is_arraybuffer(env, buffer, &is_array_buffer) != napi_ok ||
+      (is_array_buffer && length == 0 && napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok)) {
+    throw Napi::Error::New(env);
+  }
+  if (detached) {
     Fail(kInvalidArgValue, "The " + Quoted(name) +
                                " argument is a view of a detached ArrayBuffer. Pass an array whose buffer has "
                                "not been transferred.");
   }
-  return FloatArray{name, array.Data(), array.ElementLength(), shared, value};
+  // napi_get_typedarray_info has already applied byteOffset to `data`.
+  return FloatArray{name, static_cast<float*>(data), length, !is_array_buffer, value};
 }
 
 bool ArgumentChecker::IsNullish(size_t index) const { return info_[index].IsUndefined() || info_[index].IsNull(); }
 
 size_t ArgumentChecker::Size(size_t index, const char* name) const {
-  const Napi::Value value = info_[index];
-  const double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1.0;
+  // napi_get_value_double fails for anything but a number, which then counts as invalid.
+  double number = -1.0;
+  if (napi_get_value_double(Env(), info_[index], &number) != napi_ok) {
+    number = -1.0;
+  }
   if (!(number >= 0.0 && number <= kMaxSafeInteger && std::floor(number) == number)) {
     Fail(kOutOfRange, "The " + Quoted(name) + " argument must be a non-negative safe integer.");
   }

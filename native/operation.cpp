@@ -3,24 +3,12 @@
 #include <cstring>
 #include <new>
 #include <string>
-#include <utility>
+#include <vector>
 
 namespace simd_nn {
 namespace {
 
 constexpr const char* kAllocationFailed = "Failed to allocate scratch memory for a strided or broadcast layout.";
-
-std::vector<float*> DataPointers(const Operation& operation) {
-  std::vector<float*> data;
-  data.reserve(operation.inputs.size() + operation.outputs.size());
-  for (const FloatArray& array : operation.inputs) {
-    data.push_back(array.data);
-  }
-  for (const FloatArray& array : operation.outputs) {
-    data.push_back(array.data);
-  }
-  return data;
-}
 
 Napi::Value ResultValue(Napi::Env env, const Operation& operation, double result) {
   return operation.returns_number ? Napi::Number::New(env, result) : env.Undefined();
@@ -28,10 +16,8 @@ Napi::Value ResultValue(Napi::Env env, const Operation& operation, double result
 
 class OperationWorker : public Napi::AsyncWorker {
  public:
-  OperationWorker(Napi::Env env, Operation operation, const ErrorFactory& errors)
-      : Napi::AsyncWorker(env, "simd-nn"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        operation_(std::move(operation)) {
+  OperationWorker(Napi::Env env, const Operation& operation, const ErrorFactory& errors)
+      : Napi::AsyncWorker(env, "simd-nn"), deferred_(Napi::Promise::Deferred::New(env)), operation_(operation) {
     // The worker keeps its own reference to the factory, so it never depends on the addon instance outliving
     // the work.
     const Napi::Function factory = errors.Function();
@@ -46,7 +32,7 @@ class OperationWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      result_ = operation_.run(data_.data());
+      result_ = operation_.run(operation_.call, data_);
     } catch (const std::bad_alloc&) {
       SetError(kAllocationFailed);
     }
@@ -57,12 +43,12 @@ class OperationWorker : public Napi::AsyncWorker {
     Napi::HandleScope scope(env);
 
     // Every staged output is checked before any is written, so a failure leaves all of them untouched.
-    for (size_t k = 0; k < operation_.outputs.size(); ++k) {
-      const FloatArray& output = operation_.outputs[k];
+    for (size_t k = 0; k < operation_.output_count; ++k) {
+      const FloatArray& output = operation_.Output(k);
       if (output.shared) {
         continue;
       }
-      Napi::Float32Array array = output_references_[k].Value().As<Napi::Float32Array>();
+      Napi::Float32Array array = OutputArray(k);
       if (array.ArrayBuffer().IsDetached() || array.ElementLength() != output.length) {
         deferred_.Reject(errors_.Create(
             env, kInvalidArgValue,
@@ -73,14 +59,12 @@ class OperationWorker : public Napi::AsyncWorker {
       }
     }
 
-    for (size_t k = 0; k < operation_.outputs.size(); ++k) {
-      const FloatArray& output = operation_.outputs[k];
+    for (size_t k = 0; k < operation_.output_count; ++k) {
+      const FloatArray& output = operation_.Output(k);
       if (output.shared || output.length == 0) {
         continue;
       }
-      Napi::Float32Array array = output_references_[k].Value().As<Napi::Float32Array>();
-      const float* result = data_[operation_.inputs.size() + k];
-      std::memcpy(array.Data(), result, output.length * sizeof(float));
+      std::memcpy(OutputArray(k).Data(), data_[operation_.input_count + k], output.length * sizeof(float));
     }
     deferred_.Resolve(ResultValue(env, operation_, result_));
   }
@@ -94,57 +78,58 @@ class OperationWorker : public Napi::AsyncWorker {
   // Points the kernels at shared memory directly and at private copies of everything else, and holds a
   // reference to every array so that none is collected before the work completes.
   void Stage(Napi::Env env) {
-    const size_t count = operation_.inputs.size() + operation_.outputs.size();
-    staged_.reserve(count);
-    data_.reserve(count);
+    staged_.reserve(operation_.ArrayCount());
+    for (size_t i = 0; i < operation_.ArrayCount(); ++i) {
+      const FloatArray& array = operation_.arrays[i];
+      const bool is_input = i < operation_.input_count;
+      references_.push_back(Napi::Persistent(Napi::Value(env, array.value)));
 
-    for (const FloatArray& input : operation_.inputs) {
-      input_references_.push_back(Napi::Persistent(Napi::Value(env, input.value)));
-      if (input.shared) {
-        data_.push_back(input.data);
+      if (array.shared) {
+        data_[i] = array.data;
+      } else if (is_input) {
+        staged_.emplace_back(array.data, array.data + array.length);
+        data_[i] = staged_.back().data();
       } else {
-        staged_.emplace_back(input.data, input.data + input.length);
-        data_.push_back(staged_.back().data());
+        staged_.emplace_back(array.length);
+        data_[i] = staged_.back().data();
       }
     }
-    for (const FloatArray& output : operation_.outputs) {
-      output_references_.push_back(Napi::Persistent(Napi::Value(env, output.value)));
-      if (output.shared) {
-        data_.push_back(output.data);
-      } else {
-        staged_.emplace_back(output.length);
-        data_.push_back(staged_.back().data());
-      }
-    }
+  }
+
+  Napi::Float32Array OutputArray(size_t k) {
+    return references_[operation_.input_count + k].Value().As<Napi::Float32Array>();
   }
 
   Napi::Promise::Deferred deferred_;
   Operation operation_;
   ErrorFactory errors_;
   std::vector<std::vector<float>> staged_;
-  std::vector<float*> data_;
-  std::vector<Napi::Reference<Napi::Value>> input_references_;
-  std::vector<Napi::Reference<Napi::Value>> output_references_;
+  float* data_[kMaxOperationArrays] = {};
+  std::vector<Napi::Reference<Napi::Value>> references_;
   double result_ = 0.0;
 };
 
 }  // namespace
 
 Napi::Value RunNow(Napi::Env env, const Operation& operation, const ErrorFactory& errors) {
-  const std::vector<float*> data = DataPointers(operation);
+  float* data[kMaxOperationArrays] = {};
+  for (size_t i = 0; i < operation.ArrayCount(); ++i) {
+    data[i] = operation.arrays[i].data;
+  }
+
   double result = 0.0;
   try {
-    result = operation.run(data.data());
+    result = operation.run(operation.call, data);
   } catch (const std::bad_alloc&) {
     errors.Throw(env, kOutOfRange, kAllocationFailed);
   }
   return ResultValue(env, operation, result);
 }
 
-Napi::Value RunOnThreadPool(Napi::Env env, Operation operation, const ErrorFactory& errors) {
+Napi::Value RunOnThreadPool(Napi::Env env, const Operation& operation, const ErrorFactory& errors) {
   OperationWorker* worker = nullptr;
   try {
-    worker = new OperationWorker(env, std::move(operation), errors);
+    worker = new OperationWorker(env, operation, errors);
   } catch (const std::bad_alloc&) {
     errors.Throw(env, kOutOfRange, "Failed to allocate memory to stage the arrays of an asynchronous call.");
   }
