@@ -92,9 +92,9 @@ export interface SigmoidCrossEntropyCall {
 }
 
 export function prepareElementwise(x: unknown, options: unknown): ElementwiseCall {
-  const { data } = toTensor(x, 'x');
+  const { data, length } = toTensor(x, 'x');
   const { out } = requireOptions(options);
-  return { x: data, out: resolveOut(out, data.length, 'out', 'the length of "x"') };
+  return { x: data, out: resolveOut(out, length, 'out', 'the length of "x"') };
 }
 
 export function prepareSoftmax(logits: unknown, options: unknown): SoftmaxCall {
@@ -104,22 +104,27 @@ export function prepareSoftmax(logits: unknown, options: unknown): SoftmaxCall {
   const shape = resolveShape(tensor, shapeOption, 'shape', 'logits');
   requireRank(shape, 'shape');
   const layout = rowLayout(shape, normalizeAxis(axis, shape.length));
-  const result = resolveOut(out, tensor.data.length, 'out', 'the length of "logits"');
-  return { logits: tensor.data, out: result, layout: bindingLayout(layout, tensor.data.length) };
+  const result = resolveOut(out, tensor.length, 'out', 'the length of "logits"');
+  return { logits: tensor.data, out: result, layout: bindingLayout(layout, tensor.length) };
 }
 
 // Resolves the labels' shape for a cross-entropy; see SoftmaxCrossEntropyArgs.labelsShape.
-function resolveLabelsShape(labels: Tensor, args: Record<string, unknown>, logitsShape: number[]): number[] {
-  if (args.labelsShape !== undefined) {
-    return resolveShape(labels, args.labelsShape, 'labelsShape', 'labels');
+function resolveLabelsShape(
+  labels: Tensor,
+  labelsShapeOption: unknown,
+  shapeOption: unknown,
+  logitsShape: number[],
+): number[] {
+  if (labelsShapeOption !== undefined) {
+    return resolveShape(labels, labelsShapeOption, 'labelsShape', 'labels');
   }
   if (labels.nestedShape !== undefined) {
     return labels.nestedShape;
   }
-  if (args.shape !== undefined) {
-    return resolveShape(labels, args.shape, 'shape', 'labels');
+  if (shapeOption !== undefined) {
+    return resolveShape(labels, shapeOption, 'shape', 'labels');
   }
-  return labels.data.length === shapeSize(logitsShape) ? logitsShape : [labels.data.length];
+  return labels.length === shapeSize(logitsShape) ? logitsShape : [labels.length];
 }
 
 function broadcastDimension(
@@ -145,17 +150,26 @@ function broadcastDimension(
 }
 
 export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCall {
-  const options = requireArgs(args);
-  const logits = toTensor(options.logits, 'logits');
-  const labels = toTensor(options.labels, 'labels');
+  // Each property is read once, so that a getter cannot give one check a different value than the next.
+  const {
+    logits: logitsArgument,
+    labels: labelsArgument,
+    shape: shapeOption,
+    labelsShape: labelsShapeOption,
+    axis,
+    out,
+    backprop: backpropOption,
+  } = requireArgs(args);
+  const logits = toTensor(logitsArgument, 'logits');
+  const labels = toTensor(labelsArgument, 'labels');
 
-  const logitsShape = resolveShape(logits, options.shape, 'shape', 'logits');
-  const labelsShape = resolveLabelsShape(labels, options, logitsShape);
+  const logitsShape = resolveShape(logits, shapeOption, 'shape', 'logits');
+  const labelsShape = resolveLabelsShape(labels, labelsShapeOption, shapeOption, logitsShape);
   requireRank(logitsShape, 'shape');
   requireRank(labelsShape, 'labelsShape');
 
-  const logitsAxis = normalizeAxis(options.axis, logitsShape.length, () => `"logits" ${formatShape(logitsShape)}`);
-  const labelsAxis = normalizeAxis(options.axis, labelsShape.length, () => `"labels" ${formatShape(labelsShape)}`);
+  const logitsAxis = normalizeAxis(axis, logitsShape.length, () => `"logits" ${formatShape(logitsShape)}`);
+  const labelsAxis = normalizeAxis(axis, labelsShape.length, () => `"labels" ${formatShape(labelsShape)}`);
   const logitsLayout = rowLayout(logitsShape, logitsAxis);
   const labelsLayout = rowLayout(labelsShape, labelsAxis);
 
@@ -169,10 +183,10 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
     outOfRange('logits', 'a tensor with at least 1 class along the class axis', describeShapes());
   }
 
-  const loss = resolveOut(options.out, rows, 'out', 'one loss per row');
+  const loss = resolveOut(out, rows, 'out', 'one loss per row');
   let backprop: Float32Array | null = null;
-  if (options.backprop !== undefined) {
-    backprop = resolveOut(options.backprop, rows * classes, 'backprop', `${rows} rows x ${classes} classes`);
+  if (backpropOption !== undefined) {
+    backprop = resolveOut(backpropOption, rows * classes, 'backprop', `${rows} rows x ${classes} classes`);
   }
 
   // The gradient takes the layout (class-axis position) of whichever input supplies the rows.
@@ -180,8 +194,8 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
   if (rows > 0) {
     backpropInner = logitsLayout.rows === rows ? logitsLayout.inner : labelsLayout.inner;
   }
-  const labelsArguments = bindingLayout(labelsLayout, labels.data.length);
-  const logitsArguments = bindingLayout(logitsLayout, logits.data.length);
+  const labelsArguments = bindingLayout(labelsLayout, labels.length);
+  const logitsArguments = bindingLayout(logitsLayout, logits.length);
   return {
     arguments: [
       labels.data,
@@ -201,16 +215,16 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
 }
 
 export function prepareSigmoidCrossEntropy(args: unknown): SigmoidCrossEntropyCall {
-  const options = requireArgs(args);
-  const labels = toTensor(options.labels, 'labels');
-  const logits = toTensor(options.logits, 'logits');
+  const { labels: labelsArgument, logits: logitsArgument, out: outOption } = requireArgs(args);
+  const labels = toTensor(labelsArgument, 'labels');
+  const logits = toTensor(logitsArgument, 'logits');
 
-  const labelsShape = labels.nestedShape ?? [labels.data.length];
-  const logitsShape = logits.nestedShape ?? [logits.data.length];
+  const labelsShape = labels.nestedShape ?? [labels.length];
+  const logitsShape = logits.nestedShape ?? [logits.length];
   const bothNested = labels.nestedShape !== undefined && logits.nestedShape !== undefined;
   const mismatch = bothNested
     ? formatShape(labelsShape) !== formatShape(logitsShape)
-    : labels.data.length !== logits.data.length;
+    : labels.length !== logits.length;
   if (mismatch) {
     invalidValue(
       'labels',
@@ -219,7 +233,7 @@ export function prepareSigmoidCrossEntropy(args: unknown): SigmoidCrossEntropyCa
     );
   }
 
-  const out = resolveOut(options.out, logits.data.length, 'out', 'the length of "logits"');
+  const out = resolveOut(outOption, logits.length, 'out', 'the length of "logits"');
   return { labels: labels.data, logits: logits.data, out };
 }
 

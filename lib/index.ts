@@ -156,6 +156,7 @@ export function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArgs): Fl
  * max(|result|, log1p(e^-|x|)). At x = ±inf it returns the limit, 0 where the label cancels the infinite term.
  *
  * @param args - `labels` and `logits` of the same shape, and `out` for the result (it may be either input).
+ *   A Float32Array carries no shape, so beside a nested array it only needs the same number of elements.
  * @returns `out`, or a new Float32Array of the inputs' length.
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when an argument has the wrong type.
  * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when the shapes differ, `out` has the wrong length or overlaps

@@ -12,9 +12,14 @@ export type NestedNumbers = number | readonly NestedNumbers[];
 /** A tensor argument: a Float32Array (read in place) or nested numbers (copied once). */
 export type TensorLike = Float32Array | readonly NestedNumbers[];
 
-/** A tensor's float32 data and, for arrays nested two levels or more, the shape their nesting fixes. */
+/**
+ * A tensor's float32 data, its element count and, for arrays nested two levels or more, the shape their
+ * nesting fixes.
+ */
 export interface Tensor {
   data: Float32Array;
+  /** The element count from the built-in getter (see elementCount). */
+  length: number;
   nestedShape: number[] | undefined;
 }
 
@@ -28,9 +33,19 @@ export interface RowLayout {
 // Deeper nesting is rejected: it is never a real tensor, and a self-containing array would recurse forever.
 const MAX_NESTING_DEPTH = 32;
 
+// The built-in TypedArray length getter. A subclass or a changed prototype can redefine `length`, and the
+// binding always uses the real element count, so the facade must check that count too.
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Float32Array.prototype), 'length')!
+  .get as (this: Float32Array) => number;
+
+/** Returns the view's element count without calling any `length` property the caller may have redefined. */
+export function elementCount(view: Float32Array): number {
+  return typedArrayLength.call(view);
+}
+
 function isDetachedView(view: Float32Array): boolean {
-  // A detached view reports length 0 on Node.js 20, like an empty one; only the binding can tell them apart.
-  return view.length === 0 && view.buffer.byteLength === 0 && binding.isDetached(view);
+  // A detached view reports length 0 on Node.js 20, like an empty one. Only the binding can tell them apart.
+  return elementCount(view) === 0 && binding.isDetached(view);
 }
 
 function rejectDetached(view: Float32Array, name: string): void {
@@ -123,7 +138,7 @@ function flattenInto(
 export function toTensor(value: unknown, name: string): Tensor {
   if (isFloat32Array(value)) {
     rejectDetached(value, name);
-    return { data: value, nestedShape: undefined };
+    return { data: value, length: elementCount(value), nestedShape: undefined };
   }
   if (!Array.isArray(value)) {
     invalidType(name, 'an instance of Float32Array or an array of numbers', value);
@@ -141,7 +156,7 @@ export function toTensor(value: unknown, name: string): Tensor {
   flattenInto(value, shape, 0, data, 0, name, name);
 
   // A one-level array is a flat list of numbers, like a Float32Array: a `shape` option may reshape it.
-  return { data, nestedShape: shape.length > 1 ? shape : undefined };
+  return { data, length, nestedShape: shape.length > 1 ? shape : undefined };
 }
 
 /** Returns the number of elements of a shape: the product of its dimensions, 1 for `[]`. */
@@ -173,7 +188,7 @@ function requireShapeOption(value: unknown, name: string): number[] {
  */
 export function resolveShape(tensor: Tensor, shapeOption: unknown, shapeName: string, tensorName: string): number[] {
   if (shapeOption === undefined) {
-    return tensor.nestedShape ?? [tensor.data.length];
+    return tensor.nestedShape ?? [tensor.length];
   }
 
   const shape = requireShapeOption(shapeOption, shapeName);
@@ -186,10 +201,10 @@ export function resolveShape(tensor: Tensor, shapeOption: unknown, shapeName: st
   }
 
   const product = shapeSize(shape);
-  if (product !== tensor.data.length) {
+  if (product !== tensor.length) {
     invalidValue(
       shapeName,
-      `a shape whose product is the length of "${tensorName}", ${tensor.data.length}`,
+      `a shape whose product is the length of "${tensorName}", ${tensor.length}`,
       `${formatShape(shape)}, whose product is ${product}`,
     );
   }
@@ -258,8 +273,9 @@ export function resolveOut(out: unknown, length: number, name: string, expected:
     invalidType(name, 'an instance of Float32Array', out);
   }
   rejectDetached(out, name);
-  if (out.length !== length) {
-    invalidValue(name, `a Float32Array of length ${length} (${expected})`, `length ${out.length}`);
+  const outLength = elementCount(out);
+  if (outLength !== length) {
+    invalidValue(name, `a Float32Array of length ${length} (${expected})`, `length ${outLength}`);
   }
   return out;
 }

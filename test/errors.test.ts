@@ -438,6 +438,66 @@ describe('nothing written on error', () => {
   });
 });
 
+describe('arrays with redefined properties', () => {
+  // The binding uses a view's real element count, so the facade must not trust a redefined `length`.
+  class ShortLength extends Float32Array {
+    override get length(): number {
+      return 1;
+    }
+  }
+
+  test('redefined length: real count used', () => {
+    const x = new ShortLength([-1, 2, -3]);
+    expect(Array.from(relu(x))).toEqual([0, 2, 0]);
+    expect(Array.from(softmax(x, { shape: [3], out: f32(3) }))).toHaveLength(3);
+  });
+
+  test('redefined length: out checked by real count', () => {
+    let thrown: unknown;
+    try {
+      sigmoid(f32(3), { out: new ShortLength(2) });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(TypeError);
+    expect((thrown as { code?: string }).code).toBe('ERR_INVALID_ARG_VALUE');
+    expect((thrown as Error).message).toBe(
+      'The "out" argument must be a Float32Array of length 3 (the length of "x"). Received length 2',
+    );
+  });
+
+  test('prototype replaced by Array.prototype', () => {
+    const x = new Float32Array([-1, 2]);
+    Object.setPrototypeOf(x, Array.prototype);
+    expect(Array.from(relu(x as never))).toEqual([0, 2]);
+  });
+
+  test('cross-entropy reads each option once', () => {
+    const reads = new Map<string, number>();
+    const values: Record<string, unknown> = {
+      labels: f32(6, 0),
+      logits: f32(6),
+      shape: [2, 3],
+      labelsShape: [2, 3],
+      axis: -1,
+      out: f32(2),
+      backprop: f32(6),
+    };
+    const args = {};
+    for (const [key, value] of Object.entries(values)) {
+      Object.defineProperty(args, key, {
+        enumerable: true,
+        get: () => {
+          reads.set(key, (reads.get(key) ?? 0) + 1);
+          return value;
+        },
+      });
+    }
+    softmaxCrossEntropyWithLogits(args as never);
+    expect(Object.fromEntries(reads)).toEqual(Object.fromEntries(Object.keys(values).map((key) => [key, 1])));
+  });
+});
+
 describe('binding re-checks', () => {
   // Any JavaScript can call the binding directly; it must throw, never crash or write out of bounds.
   const cases: { name: string; call: () => unknown; code: string }[] = [
