@@ -101,6 +101,36 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
+  test('maximum repeated across groups', () => {
+    // The AVX-512 path for long rows counts the entries equal to the maximum group by group (8 vectors of 16)
+    // and leaves them out of the sum below it. Each row puts the maximum in other groups, the partial last
+    // group included, over logits far below it, so that the loss depends on that sum alone.
+    const classes = 1000;
+    const maxPositions = [[999], [0], [0, 500], [5, 130, 999], [127, 128], Array.from({ length: 8 }, (_, k) => k * 128)];
+    const rows = maxPositions.length;
+    const random = createRandom(36);
+    const logits = uniform(random, rows * classes, -45, -25);
+    const labels = new Float32Array(rows * classes);
+    maxPositions.forEach((positions, r) => {
+      for (const position of positions) {
+        logits[r * classes + position] = 3;
+      }
+      labels[r * classes + positions[0]] = 0.75;
+      labels[r * classes + 400] = 0.25;
+    });
+
+    const backprop = new Float32Array(rows * classes);
+    const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+    expectRowsWithinBound(labels, logits, rows, classes, loss, backprop);
+
+    const oneHotLabels = new Float32Array(rows * classes);
+    maxPositions.forEach((positions, r) => {
+      oneHotLabels[r * classes + positions[positions.length - 1]] = 1;
+    });
+    const oneHotLoss = softmaxCrossEntropyWithLogits({ labels: oneHotLabels, logits, shape: [rows, classes], backprop });
+    expectRowsWithinBound(oneHotLabels, logits, rows, classes, oneHotLoss, backprop);
+  });
+
   test('65,536 classes within bound', () => {
     const random = createRandom(33);
     const logits = uniform(random, 65_536, -10, 10);
@@ -228,6 +258,24 @@ describeEachIsa('softmax cross-entropy', () => {
       });
       expect(Array.from(inPlaceLoss)).toEqual(Array.from(loss));
       expect(Array.from(logits)).toEqual(Array.from(backprop));
+    }
+  });
+
+  test('in-place backprop on the exact fallback', () => {
+    // A class that dominates by 100 leaves a sum below the maximum under 2^-60, which sends the AVX-512 rows to
+    // the exact path after their first pass. That path still reads the logits the gradient overwrites.
+    for (const classes of [1000, 5000]) {
+      const rows = 3;
+      const logits = uniform(createRandom(37), rows * classes, -1, 1);
+      logits[classes + 17] = 100;
+      const labels = new Float32Array(rows * classes).fill(1 / classes);
+      const backprop = new Float32Array(rows * classes);
+      const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+      expectRowsWithinBound(labels, logits, rows, classes, loss, backprop);
+
+      const inPlaceLoss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop: logits });
+      expect(Array.from(inPlaceLoss), `${classes} classes: loss`).toEqual(Array.from(loss));
+      expect(Array.from(logits), `${classes} classes: backprop`).toEqual(Array.from(backprop));
     }
   });
 

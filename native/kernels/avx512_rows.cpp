@@ -13,11 +13,12 @@
 // to 16 classes are vectorized across rows: lane r holds row r of a group of 16, its entries are gathered, and
 // the output is written in the natural layout with each lane's statistics broadcast to its row's elements.
 //
-// NOTE: on AMD Zen 5 (tools/quickbench.mjs), cross-entropy over 1000 classes misses its goals of 5x a copy in
-// cache and 1.5x at 16M elements: about 6x and 1.2x for the loss alone, 10x and 2.3-2.5x with the gradient,
-// with one-hot and with dense labels alike.
-// The gradient adds a third array to the traffic (a copy moves two) and about 5 cycles per 16 elements. The
-// short-row path (up to 16 classes) of cross-entropy still gathers, at about 30x a copy.
+// NOTE: on AMD Zen 5 (tools/quickbench.mjs), cross-entropy over 1000 classes with the gradient misses its goals
+// of 5x a copy in cache and 1.5x at 16M elements: about 8x at 64K elements and 2.4x at 16M. The loss alone runs
+// at about 5.1x and 1.3x. The gradient adds a third array to the traffic (a copy moves two) and a pass over the
+// row. The short-row path (up to 16 classes) of cross-entropy still gathers, at about 30x a copy.
+#include <type_traits>
+
 #include "avx512_math.h"
 #include "kernel_set.h"
 
@@ -28,8 +29,8 @@ namespace {
 constexpr size_t kMaxLanesModeClasses = 16;
 
 // Rows of up to this many classes can keep e^(x - max) between passes in a stack buffer of two such rows
-// (32 KiB, which stays in L1). They do so when the output is written with non-temporal stores and when the
-// gradient is exactly the logits. Longer rows use ordinary stores.
+// (32 KiB, which stays in L1). Softmax rows do so when their output is written with non-temporal stores, and
+// cross-entropy rows whenever they write a gradient. Longer rows keep it in the output.
 constexpr size_t kScratchFloats = 4096;
 
 // Statistics of one cross-entropy row, enough for its loss: loss = label_sum * log1p(log1p_argument) -
@@ -245,6 +246,38 @@ SIMD_NN_ALWAYS_INLINE void ExpShiftedFastGroup(__m512* v, const RowShift& shift,
   }
 }
 
+// Group passes take one of these as a compile-time flag: the whole groups of a row need no lane masks, so
+// their loads and stores compile without them, and only the group the row ends in uses masks.
+using WholeGroup = std::true_type;
+using PartialGroup = std::false_type;
+
+// Loads vector k of a group at p: whole, or in a partial group the lanes of `mask` with `fill` elsewhere.
+template <bool kWhole>
+SIMD_NN_ALWAYS_INLINE __m512 LoadGroupVector(const float* p, __mmask16 mask, __m512 fill) {
+  if constexpr (kWhole) {
+    return _mm512_loadu_ps(p);
+  } else {
+    return _mm512_mask_loadu_ps(fill, mask, p);
+  }
+}
+
+template <bool kWhole>
+SIMD_NN_ALWAYS_INLINE void StoreGroupVector(float* p, __mmask16 mask, __m512 v) {
+  if constexpr (kWhole) {
+    _mm512_storeu_ps(p, v);
+  } else {
+    _mm512_mask_storeu_ps(p, mask, v);
+  }
+}
+
+// Returns p with the compiler unable to tell that it is p. Loads through it are done again instead of
+// being merged with earlier loads through p, whose values the compiler would otherwise keep in registers
+// (and spill to the stack) across the exponentials.
+SIMD_NN_ALWAYS_INLINE const float* OpaqueCopy(const float* p) {
+  __asm__("" : "+r"(p));
+  return p;
+}
+
 // Fills the lane masks of the group of vectors starting at offset i of a row of n elements, and returns how
 // many are not empty. Whole vectors get all lanes, the one the row ends in its first lanes, later ones none.
 SIMD_NN_ALWAYS_INLINE size_t GroupMasks(size_t i, size_t n, __mmask16* masks) {
@@ -281,6 +314,12 @@ SIMD_NN_ALWAYS_INLINE void AccumulateGroup(__m512 group_sum, __m512d* low, __m51
   *high = _mm512_add_pd(*high, HighToDouble(group_sum));
 }
 
+// Returns sum plus the float32 sum of a group of vectors, its halves added in float64 first (exactly, unless
+// their exponents lie more than 29 apart).
+SIMD_NN_ALWAYS_INLINE __m512d AddGroupToDouble(__m512 group_sum, __m512d sum) {
+  return _mm512_add_pd(sum, _mm512_add_pd(LowToDouble(group_sum), HighToDouble(group_sum)));
+}
+
 // Returns the maximum of a row for the fast path. A NaN entry may or may not show in it; the fast path finds
 // NaN in the sum instead.
 float RowMax(const float* x, size_t classes) {
@@ -301,10 +340,10 @@ float RowMax(const float* x, size_t classes) {
   return _mm512_reduce_max_ps(_mm512_max_ps(max0, max1));
 }
 
-SIMD_NN_ALWAYS_INLINE void PrefetchRow(const float* row, size_t classes, size_t i) {
-  if (i < classes) {
-    _mm_prefetch(reinterpret_cast<const char*>(row + i), _MM_HINT_T0);
-  }
+// Prefetches the line of element i of a row ahead. The last group of a row may reach past the row and past
+// the array: a prefetch never faults, and the address is formed as an integer.
+SIMD_NN_ALWAYS_INLINE void PrefetchRow(const float* row, size_t i) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(row) + i * sizeof(float)), _MM_HINT_T0);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -447,6 +486,7 @@ SIMD_NN_ALWAYS_INLINE NextRowMax StartNextRowMax(const float* row) {
 }
 
 // Takes the group of vectors at offset i (lanes in masks) of the row ahead into its maximum.
+template <bool kWhole>
 SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMax(NextRowMax* next, size_t i, const __mmask16* masks) {
   if (next->row == nullptr) {
     return;
@@ -454,9 +494,9 @@ SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMax(NextRowMax* next, size_t i, cons
   const __m512 minus_inf = _mm512_set1_ps(-__builtin_inff());
 #pragma GCC unroll 8
   for (size_t k = 0; k < kSumGroup; k += 2) {
-    next->max0 = _mm512_max_ps(next->max0, _mm512_mask_loadu_ps(minus_inf, masks[k], next->row + i + k * kLanes));
-    next->max1 =
-        _mm512_max_ps(next->max1, _mm512_mask_loadu_ps(minus_inf, masks[k + 1], next->row + i + (k + 1) * kLanes));
+    next->max0 = _mm512_max_ps(next->max0, LoadGroupVector<kWhole>(next->row + i + k * kLanes, masks[k], minus_inf));
+    next->max1 = _mm512_max_ps(next->max1,
+                               LoadGroupVector<kWhole>(next->row + i + (k + 1) * kLanes, masks[k + 1], minus_inf));
   }
 }
 
@@ -475,22 +515,24 @@ double SoftmaxExpPass(const float* x, float* exp_store, size_t classes, const Ro
   __m512d sum_low = _mm512_setzero_pd();
   __m512d sum_high = _mm512_setzero_pd();
   // Lanes past the row load as -inf, whose exponential is 0.
-  const auto process_group = [&](size_t i, const __mmask16* masks, size_t count) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+  const auto process_group = [&](size_t i, const __mmask16* masks, size_t count, auto whole)
+                                 SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    constexpr bool kWhole = decltype(whole)::value;
     __m512 e[kSumGroup];
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSumGroup; ++k) {
-      e[k] = _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), masks[k], x + i + k * kLanes);
+      e[k] = LoadGroupVector<kWhole>(x + i + k * kLanes, masks[k], _mm512_set1_ps(-__builtin_inff()));
     }
     ExpShiftedFastGroup(e, shift, count);
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSumGroup; ++k) {
-      _mm512_mask_storeu_ps(exp_store + i + k * kLanes, masks[k], e[k]);
+      StoreGroupVector<kWhole>(exp_store + i + k * kLanes, masks[k], e[k]);
     }
-    AddGroupToNextRowMax(next, i, masks);
+    AddGroupToNextRowMax<kWhole>(next, i, masks);
     if (prefetch != nullptr) {
 #pragma GCC unroll 8
       for (size_t k = 0; k < kSumGroup; ++k) {
-        PrefetchRow(prefetch, classes, i + k * kLanes);
+        PrefetchRow(prefetch, i + k * kLanes);
       }
     }
     if (previous_row != nullptr) {
@@ -503,10 +545,10 @@ double SoftmaxExpPass(const float* x, float* exp_store, size_t classes, const Ro
   GroupMasks(0, kSumGroup * kLanes, masks);
   size_t i = 0;
   for (; i + kSumGroup * kLanes <= classes; i += kSumGroup * kLanes) {
-    process_group(i, masks, kSumGroup);
+    process_group(i, masks, kSumGroup, WholeGroup{});
   }
   if (i < classes) {
-    process_group(i, masks, GroupMasks(i, classes, masks));
+    process_group(i, masks, GroupMasks(i, classes, masks), PartialGroup{});
   }
   return _mm512_reduce_add_pd(_mm512_add_pd(sum_low, sum_high));
 }
@@ -1068,75 +1110,90 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
                          float max, const RowShift& shift, NextRowMax* next, const float* prefetch_x,
                          const float* prefetch_z, GradientStreamer* previous_row) {
   const __m512 m = _mm512_set1_ps(max);
-  __m512d rest_low = _mm512_setzero_pd();
-  __m512d rest_high = _mm512_setzero_pd();
-  __m512d shift_low = _mm512_setzero_pd();
-  __m512d shift_high = _mm512_setzero_pd();
-  __m512d label_low = _mm512_setzero_pd();
-  __m512d label_high = _mm512_setzero_pd();
+  // One float64 accumulator per sum. With two per sum (low and high halves), the group loop ran short of
+  // registers and the compiler kept the accumulators on the stack.
+  __m512d rest = _mm512_setzero_pd();
+  __m512d weighted_shift = _mm512_setzero_pd();
+  __m512d label_sum = _mm512_setzero_pd();
   __m512i label_bits = _mm512_setzero_si512();
   XentPassSums sums{0.0, 0.0, 0.0, false, 0, 0};
 
-  // Per-lane counts of the entries equal to the maximum, and the offset of the last group with one.
-  __m512i max_counts = _mm512_setzero_si512();
+  // The count of entries equal to the maximum, and the offset of the last group with one.
+  size_t max_count = 0;
   size_t last_max_group = 0;
 
-  // Lanes past the row load as -inf and 0, which contribute nothing.
-  const auto process_group = [&](size_t i, const __mmask16* masks, size_t count) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+  // The logits are read again after the exponentials through this copy of x, from L1. Keeping them in
+  // registers through the exponentials spilled them to the stack, which costs more.
+  const float* const logits_again = OpaqueCopy(x);
+  const __m512 minus_inf = _mm512_set1_ps(-__builtin_inff());
+  const __m512 zero = _mm512_setzero_ps();
+
+  // Lanes past the row load as -inf (logits) and 0 (labels), which contribute nothing.
+  const auto process_group = [&](size_t i, const __mmask16* masks, size_t count, auto whole)
+                                 SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    constexpr bool kWhole = decltype(whole)::value;
     __m512 e[kSumGroup];
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSumGroup; ++k) {
-      e[k] = _mm512_mask_loadu_ps(_mm512_set1_ps(-__builtin_inff()), masks[k], x + i + k * kLanes);
+      e[k] = LoadGroupVector<kWhole>(x + i + k * kLanes, masks[k], minus_inf);
     }
     ExpShiftedFastGroup(e, shift, count);
     if (exp_store != nullptr) {
 #pragma GCC unroll 8
       for (size_t k = 0; k < kSumGroup; ++k) {
-        _mm512_mask_storeu_ps(exp_store + i + k * kLanes, masks[k], e[k]);
+        StoreGroupVector<kWhole>(exp_store + i + k * kLanes, masks[k], e[k]);
       }
     }
 
-    // The entries equal to the maximum are counted and left out, without branches. The logits are loaded
-    // again (from L1): keeping them in registers through the exponentials spilled other values.
+    // The entries equal to the maximum are counted and left out of the sum. Most rows have them in one
+    // group, so the other groups only compare.
+    __mmask16 at_max[kSumGroup];
     __mmask16 any_max = 0;
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSumGroup; ++k) {
-      const __mmask16 at_max = _mm512_mask_cmp_ps_mask(masks[k], _mm512_maskz_loadu_ps(masks[k], x + i + k * kLanes), m, _CMP_EQ_OQ);
-      max_counts = _mm512_mask_sub_epi32(max_counts, at_max, max_counts, _mm512_set1_epi32(-1));
-      any_max = static_cast<__mmask16>(any_max | at_max);
-      e[k] = _mm512_maskz_mov_ps(static_cast<__mmask16>(~at_max), e[k]);
+      at_max[k] = _mm512_cmp_ps_mask(LoadGroupVector<kWhole>(logits_again + i + k * kLanes, masks[k], minus_inf), m,
+                                     _CMP_EQ_OQ);
+      any_max = static_cast<__mmask16>(any_max | at_max[k]);
     }
-    last_max_group = any_max != 0 ? i : last_max_group;
+    if (__builtin_expect(any_max != 0, 0)) {
+#pragma GCC unroll 8
+      for (size_t k = 0; k < kSumGroup; ++k) {
+        max_count += static_cast<size_t>(__builtin_popcount(at_max[k]));
+        e[k] = _mm512_maskz_mov_ps(static_cast<__mmask16>(~at_max[k]), e[k]);
+      }
+      last_max_group = i;
+    }
 
-    AccumulateGroup(SumOfGroup(e), &rest_low, &rest_high);
+    rest = AddGroupToDouble(SumOfGroup(e), rest);
 
-    // A label of exactly 0 contributes nothing, even where x - max is -inf. Lanes past the row load as 0.
+    // A label of exactly 0 contributes nothing, even where x - max is -inf.
     __m512 w[kSumGroup];
     __m512 products[kSumGroup / 2];
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSumGroup; ++k) {
-      w[k] = _mm512_maskz_loadu_ps(masks[k], z + i + k * kLanes);
+      w[k] = LoadGroupVector<kWhole>(z + i + k * kLanes, masks[k], zero);
       label_bits = _mm512_or_si512(label_bits, _mm512_castps_si512(w[k]));
     }
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSumGroup; k += 2) {
-      const __m512 d0 = _mm512_sub_ps(_mm512_maskz_loadu_ps(masks[k], x + i + k * kLanes), m);
-      const __m512 d1 = _mm512_sub_ps(_mm512_maskz_loadu_ps(masks[k + 1], x + i + (k + 1) * kLanes), m);
+      const __m512 d0 = _mm512_sub_ps(LoadGroupVector<kWhole>(logits_again + i + k * kLanes, masks[k], zero), m);
+      const __m512 d1 =
+          _mm512_sub_ps(LoadGroupVector<kWhole>(logits_again + i + (k + 1) * kLanes, masks[k + 1], zero), m);
       const __mmask16 labeled0 = _mm512_cmp_ps_mask(w[k], _mm512_setzero_ps(), _CMP_NEQ_UQ);
       const __mmask16 labeled1 = _mm512_cmp_ps_mask(w[k + 1], _mm512_setzero_ps(), _CMP_NEQ_UQ);
       products[k / 2] = _mm512_mask3_fmadd_ps(w[k + 1], d1, _mm512_maskz_mul_ps(labeled0, w[k], d0), labeled1);
     }
     const __m512 group_shift =
         _mm512_add_ps(_mm512_add_ps(products[0], products[1]), _mm512_add_ps(products[2], products[3]));
-    AccumulateGroup(group_shift, &shift_low, &shift_high);
-    AccumulateGroup(SumOfGroup(w), &label_low, &label_high);
+    weighted_shift = AddGroupToDouble(group_shift, weighted_shift);
+    label_sum = AddGroupToDouble(SumOfGroup(w), label_sum);
 
-    AddGroupToNextRowMax(next, i, masks);
+    AddGroupToNextRowMax<kWhole>(next, i, masks);
     if (prefetch_x != nullptr) {
 #pragma GCC unroll 8
       for (size_t k = 0; k < kSumGroup; ++k) {
-        PrefetchRow(prefetch_x, classes, i + k * kLanes);
-        PrefetchRow(prefetch_z, classes, i + k * kLanes);
+        PrefetchRow(prefetch_x, i + k * kLanes);
+        PrefetchRow(prefetch_z, i + k * kLanes);
       }
     }
     if (previous_row != nullptr) {
@@ -1148,13 +1205,13 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
   GroupMasks(0, kSumGroup * kLanes, masks);
   size_t i = 0;
   for (; i + kSumGroup * kLanes <= classes; i += kSumGroup * kLanes) {
-    process_group(i, masks, kSumGroup);
+    process_group(i, masks, kSumGroup, WholeGroup{});
   }
   if (i < classes) {
-    process_group(i, masks, GroupMasks(i, classes, masks));
+    process_group(i, masks, GroupMasks(i, classes, masks), PartialGroup{});
   }
 
-  sums.max_count = static_cast<size_t>(_mm512_reduce_add_epi32(max_counts));
+  sums.max_count = max_count;
   if (sums.max_count == 1 && find_max_position) {
     // The single maximum lies in the last group that had one.
     GroupMasks(last_max_group, classes, masks);
@@ -1165,9 +1222,9 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
       }
     }
   }
-  sums.rest_shifted = _mm512_reduce_add_pd(_mm512_add_pd(rest_low, rest_high));
-  sums.label_sum = _mm512_reduce_add_pd(_mm512_add_pd(label_low, label_high));
-  sums.weighted_shift = _mm512_reduce_add_pd(_mm512_add_pd(shift_low, shift_high));
+  sums.rest_shifted = _mm512_reduce_add_pd(rest);
+  sums.label_sum = _mm512_reduce_add_pd(label_sum);
+  sums.weighted_shift = _mm512_reduce_add_pd(weighted_shift);
   const bool negative_label = _mm512_test_epi32_mask(label_bits, _mm512_set1_epi32(INT32_MIN)) != 0;
   sums.labels_need_exact = negative_label || !__builtin_isfinite(sums.label_sum + sums.weighted_shift);
   return sums;
@@ -1198,10 +1255,11 @@ void StoreLosses(const XentRowStats* stats, size_t count, float* loss) {
 // row that is the logits. A NaN entry that the maximum missed makes the sums NaN, and the row then gets NaN
 // statistics and a NaN gradient.
 //
-// e^(x - M) waits for pass 3 in backprop itself, unless backprop is exactly the logits (a fallback to the
-// exact path still needs them) or is written with non-temporal stores (`streaming`). Then it waits in scratch,
-// which has room for the two rows in flight, or, for rows longer than kScratchFloats (no scratch), is
-// computed again in pass 3.
+// e^(x - M) waits for pass 3 in scratch, which has room for the two rows in flight. Pass 2 then leaves the lines
+// of backprop alone, and pass 3 writes each of them once: about 5% faster than keeping e^(x - M) in backprop at
+// 64K elements and 1000 classes (AMD Zen 5, A/B timing). Rows longer than kScratchFloats (no scratch) keep it in
+// backprop itself, unless backprop is exactly the logits (a fallback to the exact path still needs them) or is
+// written with non-temporal stores (`streaming`). Then pass 3 computes it again.
 void XentRowsFast(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
                   size_t classes, float* scratch, bool streaming) {
   const double nan = __builtin_nan("");
@@ -1232,9 +1290,10 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
     bool exact = !shift.fast;
     if (!exact) {
       float* exp_store = nullptr;
-      if (grad != nullptr) {
-        float* scratch_row = scratch != nullptr ? scratch + (r % 2) * kScratchFloats : nullptr;
-        exp_store = streaming || grad == x ? scratch_row : grad;
+      if (grad != nullptr && scratch != nullptr) {
+        exp_store = scratch + (r % 2) * kScratchFloats;
+      } else if (grad != nullptr && !streaming && grad != x) {
+        exp_store = grad;
       }
       const bool prefetch = r + kPrefetchRows < rows;
       const size_t prefetch_offset = offset + kPrefetchRows * classes;
