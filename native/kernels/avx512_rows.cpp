@@ -17,8 +17,6 @@
 // of 5x a copy in cache and 1.5x at 16M elements: about 8x at 64K elements and 2.4x at 16M. The loss alone runs
 // at about 5.1x and 1.3x. The gradient adds a third array to the traffic (a copy moves two) and a pass over the
 // row. The short-row path (up to 16 classes) of cross-entropy still gathers, at about 30x a copy.
-#include <type_traits>
-
 #include "avx512_math.h"
 #include "kernel_set.h"
 
@@ -247,9 +245,14 @@ SIMD_NN_ALWAYS_INLINE void ExpShiftedFastGroup(__m512* v, const RowShift& shift,
 }
 
 // Group passes take one of these as a compile-time flag: the whole groups of a row need no lane masks, so
-// their loads and stores compile without them, and only the group the row ends in uses masks.
-using WholeGroup = std::true_type;
-using PartialGroup = std::false_type;
+// their loads and stores compile without them, and only the group the row ends in uses masks. They are local
+// tag types rather than std::bool_constant, so that no standard-library code is compiled with AVX-512 flags.
+struct WholeGroup {
+  static constexpr bool value = true;
+};
+struct PartialGroup {
+  static constexpr bool value = false;
+};
 
 // Loads vector k of a group at p: whole, or in a partial group the lanes of `mask` with `fill` elsewhere.
 template <bool kWhole>
