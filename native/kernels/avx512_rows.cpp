@@ -254,7 +254,7 @@ struct PartialGroup {
   static constexpr bool value = false;
 };
 
-// Loads vector k of a group at p: whole, or in a partial group the lanes of `mask` with `fill` elsewhere.
+// Loads the group vector at p: all of it, or in a partial group the lanes of `mask`, with `fill` elsewhere.
 template <bool kWhole>
 SIMD_NN_ALWAYS_INLINE __m512 LoadGroupVector(const float* p, __mmask16 mask, __m512 fill) {
   if constexpr (kWhole) {
