@@ -46,8 +46,8 @@ export interface Info {
  * @param options - `out` receives the result (it may be `x` itself).
  * @returns `out`, or a new Float32Array of the same length.
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `x` or `out` has the wrong type.
- * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when `out` has the wrong length or overlaps `x` other than
- *   exactly, or a buffer is detached.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `x` is ragged, `out` has the wrong length or
+ *   overlaps `x` other than exactly, or a buffer is detached.
  * @example
  * relu(new Float32Array([-3, -1, 0, 2, 4])); // Float32Array [0, 0, 0, 2, 4]
  */
@@ -65,8 +65,8 @@ export function relu(x: TensorLike, options?: ElementwiseOptions): Float32Array 
  * @param options - `out` receives the result (it may be `x` itself).
  * @returns `out`, or a new Float32Array of the same length.
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `x` or `out` has the wrong type.
- * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when `out` has the wrong length or overlaps `x` other than
- *   exactly, or a buffer is detached.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `x` is ragged, `out` has the wrong length or
+ *   overlaps `x` other than exactly, or a buffer is detached.
  * @example
  * sigmoid([0, 2]); // Float32Array [0.5, 0.880797]
  */
@@ -84,8 +84,8 @@ export function sigmoid(x: TensorLike, options?: ElementwiseOptions): Float32Arr
  * @param options - `out` receives the result (it may be `x` itself).
  * @returns `out`, or a new Float32Array of the same length.
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `x` or `out` has the wrong type.
- * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when `out` has the wrong length or overlaps `x` other than
- *   exactly, or a buffer is detached.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `x` is ragged, `out` has the wrong length or
+ *   overlaps `x` other than exactly, or a buffer is detached.
  * @example
  * const x = new Float32Array([-1, 0, 1]);
  * tanh(x, { out: x }); // in place: x is now [-0.761594, 0, 0.761594]
@@ -131,8 +131,8 @@ export function softmax(logits: TensorLike, options?: SoftmaxOptions): Float32Ar
  * each dimension equal, or 1 on one side (labels `[1, C]` for every row, for instance).
  *
  * @param args - `labels`, `logits`, their `shape` and `labelsShape` when flat, the class `axis`
- *   (default -1), `out` for the losses and `backprop` for the gradient (it may be `logits` itself when
- *   nothing broadcasts).
+ *   (default -1), `out` for the losses and `backprop` for the gradient (it may be `logits` itself when the
+ *   logits have the full broadcast shape).
  * @returns `out`, or a new Float32Array with one loss per row (the shape without the class axis).
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when an argument has the wrong type.
  * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when shapes do not match the data or do not broadcast, when
@@ -177,7 +177,7 @@ export function sigmoidCrossEntropyWithLogits(args: SigmoidCrossEntropyArgs): Fl
  * @param t - Input values: a Float32Array (read in place) or an array of numbers, nested to any depth.
  * @returns The loss as a number (0 for an empty input).
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `t` has the wrong type.
- * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when its buffer is detached.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `t` is ragged or its buffer is detached.
  * @example
  * l2Loss([1, 2, 3]); // 7
  */

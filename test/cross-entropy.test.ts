@@ -279,6 +279,35 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
+  test('in-place backprop with broadcast labels', () => {
+    // The logits have the full shape here, so the gradient may overwrite them; broadcast logits would throw.
+    const random = createRandom(38);
+    const rows = 7;
+    const classes = 300;
+    const logits = uniform(random, rows * classes, -4, 4);
+    const labels = oneHot(random, 1, classes);
+    const backprop = new Float32Array(rows * classes);
+    const args = { labels, labelsShape: [1, classes], shape: [rows, classes] };
+    const loss = softmaxCrossEntropyWithLogits({ ...args, logits, backprop });
+
+    const inPlaceLoss = softmaxCrossEntropyWithLogits({ ...args, logits, backprop: logits });
+    expect(Array.from(inPlaceLoss)).toEqual(Array.from(loss));
+    expect(Array.from(logits)).toEqual(Array.from(backprop));
+
+    // Here the logits, of shape [1, C], share memory with a backprop of shape [rows, C].
+    const shared = uniform(random, rows * classes, -4, 4);
+    const call = () =>
+      softmaxCrossEntropyWithLogits({
+        labels: uniform(random, rows * classes, 0, 1),
+        logits: shared.subarray(0, classes),
+        shape: [1, classes],
+        labelsShape: [rows, classes],
+        backprop: shared,
+      });
+    expect(call).toThrow(TypeError);
+    expect(call).toThrow('The "backprop" argument overlaps the "logits" argument in memory.');
+  });
+
   test('labels broadcast as [1, C] against many rows', () => {
     const random = createRandom(35);
     const rows = 6;
