@@ -354,8 +354,9 @@ SIMD_NN_ALWAYS_INLINE void PrefetchRow(const float* row, size_t i) {
 
 // Pass 3 of softmax, y = e / S with e stored by pass 2 in exp_store (y itself or a scratch row), done in pieces
 // so that the fast path can spread it over the next row's pass 2. 1 / S is applied as a float32 pair, high +
-// low, so that y is rounded once: e * high + e * low in one FMA. With streaming, y is written with
-// non-temporal stores after an ordinary head that aligns it to 64 bytes.
+// low, so that y is rounded once: e * high + e * low in one FMA. A masked head aligns the stores of y to 64
+// bytes, so that no store splits a cache line: ordinary stores then ran about 8% faster at 64K elements and
+// 1000 classes (AMD Zen 5, tools/ab.mjs). With streaming, the aligned stores are non-temporal.
 class RowScaler {
  public:
   // Starts a row: writes its head, and leaves its whole vectors and its tail to Advance and Finish.
@@ -367,7 +368,7 @@ class RowScaler {
     const float high = static_cast<float>(inverse_sum);
     high_ = _mm512_set1_ps(high);
     low_ = _mm512_set1_ps(static_cast<float>(inverse_sum - static_cast<double>(high)));
-    const size_t alignment = streaming ? ElementsToAlignment(y) : 0;
+    const size_t alignment = ElementsToAlignment(y);
     next_ = alignment < classes ? alignment : classes;
     body_end_ = next_ + (classes - next_) / kLanes * kLanes;
     if (next_ != 0) {
