@@ -72,25 +72,27 @@ SIMD_NN_ALWAYS_INLINE void StorePartialBlock(float* y, size_t i, size_t n, const
 }
 
 // Applies f to x[0, n) and writes y[0, n). y may be exactly x: each block is read before it is written.
-// Large outputs are written with non-temporal stores after an ordinary head that aligns y to 64 bytes.
-// Partial blocks (the head and the tail) go through the same f, so every element is computed alike.
+// A head aligns the stores of y to 64 bytes, so that none splits a cache line, and large outputs are then
+// written with non-temporal stores. Partial blocks (the head and the tail) go through the same f, so every
+// element is computed alike.
 SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, BlockFunction f) {
   __m512 block[kBlockVectors];
-  size_t i = 0;
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
-  if (streaming) {
-    const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
-    if (head != 0) {
-      // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
-      const __mmask16 mask = LastLanes(head);
-      for (size_t k = 1; k < kBlockVectors; ++k) {
-        block[k] = _mm512_setzero_ps();
-      }
-      block[0] = _mm512_maskz_loadu_ps(mask, VectorEndingAt(x, head));
-      f(block);
-      _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, block[0]);
+  const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
+  if (head != 0) {
+    // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
+    const __mmask16 mask = LastLanes(head);
+    for (size_t k = 1; k < kBlockVectors; ++k) {
+      block[k] = _mm512_setzero_ps();
     }
-    for (i = head; i + kBlockElements <= n; i += kBlockElements) {
+    block[0] = _mm512_maskz_loadu_ps(mask, VectorEndingAt(x, head));
+    f(block);
+    _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, block[0]);
+  }
+
+  size_t i = head;
+  if (streaming) {
+    for (; i + kBlockElements <= n; i += kBlockElements) {
 #pragma GCC unroll 8
       for (size_t k = 0; k < kBlockVectors; ++k) {
         block[k] = _mm512_loadu_ps(x + i + k * kLanes);
@@ -125,21 +127,22 @@ SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, Block
 }
 
 // Applies f to a[0, n) and b[0, n) pairwise, one vector at a time, and writes y[0, n); y may be exactly a
-// or b.
+// or b. Stores are aligned and, for large outputs, non-temporal, as in MapElements.
 SIMD_NN_ALWAYS_INLINE void MapElementPairs(const float* a, const float* b, float* y, size_t n,
                                            BinaryVectorFunction f) {
-  size_t i = 0;
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
+  const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
+  if (head != 0) {
+    // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
+    const __mmask16 mask = LastLanes(head);
+    const __m512 result = f(_mm512_maskz_loadu_ps(mask, VectorEndingAt(a, head)),
+                            _mm512_maskz_loadu_ps(mask, VectorEndingAt(b, head)));
+    _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, result);
+  }
+
+  size_t i = head;
   if (streaming) {
-    const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
-    if (head != 0) {
-      // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
-      const __mmask16 mask = LastLanes(head);
-      const __m512 result = f(_mm512_maskz_loadu_ps(mask, VectorEndingAt(a, head)),
-                              _mm512_maskz_loadu_ps(mask, VectorEndingAt(b, head)));
-      _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, result);
-    }
-    for (i = head; i + kLanes <= n; i += kLanes) {
+    for (; i + kLanes <= n; i += kLanes) {
       _mm512_stream_ps(y + i, f(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
     }
   } else {
