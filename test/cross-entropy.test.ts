@@ -280,7 +280,7 @@ describeEachIsa('softmax cross-entropy', () => {
   });
 
   test('in-place backprop with broadcast labels', () => {
-    // The logits have the full shape here, so the gradient may overwrite them; broadcast logits would throw.
+    // The logits have the full shape here, so the gradient may overwrite them. Broadcast logits would throw.
     const random = createRandom(38);
     const rows = 7;
     const classes = 300;

@@ -17,8 +17,8 @@
 // of 5x a copy in cache and 1.5x at 16M elements: about 8x at 64K elements and 2.4x at 16M. The loss alone runs
 // at about 5.1x and 1.3x. At 16M elements its speed depends on where the labels lie relative to the logits.
 // With both in one buffer, moving the labels by a few KiB changed it from 0.22 to 0.38 ns per element, and
-// full `npm run bench` runs measured 1.85x and 2.1x a copy. The cause is not found. Without the software
-// prefetches it ran at 0.43-0.57 everywhere. The gradient adds a third array to the traffic (a copy moves
+// full `npm run bench` runs measured 1.85x and 2.1x a copy (the ns figures come from a one-off timing script,
+// not bench/). The cause is not found. Without the software prefetches it ran at 0.43-0.57 everywhere. The gradient adds a third array to the traffic (a copy moves
 // two) and a pass over the row. The short-row path (up to 16 classes) of cross-entropy still gathers, at
 // about 30x a copy.
 #include "avx512_math.h"
@@ -188,26 +188,29 @@ SIMD_NN_ALWAYS_INLINE __m512 ExpMantissaHighTable(__m512i index, __m512 r) {
   return _mm512_fmadd_ps(table_high, s, table_high);
 }
 
+// Reduces x - M for the fast exponential: returns r and sets biased_n, with x clamped to shift.lower first.
+// MAXPS returns its second operand when either is NaN, so NaN stays NaN.
+SIMD_NN_ALWAYS_INLINE __m512 ReduceShifted(__m512 x, const RowShift& shift, __m512* biased_n) {
+  const __m512 clamped = _mm512_max_ps(shift.lower, x);
+  *biased_n = _mm512_fmadd_ps(clamped, _mm512_set1_ps(16.0f * approx::kLog2e), shift.magic);
+  const __m512 n = _mm512_sub_ps(*biased_n, shift.magic);
+  const __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Hi / 16.0f), clamped);
+  return _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Lo / 16.0f), r);
+}
+
 // Returns e^(x - M) within about 1 ulp for x >= M - 87.3, and 0 or a value below 2^-126 for smaller x
 // (-inf included); NaN stays NaN.
 SIMD_NN_ALWAYS_INLINE __m512 ExpShiftedFast(__m512 x, const RowShift& shift) {
-  // MAXPS returns its second operand when either is NaN.
-  const __m512 clamped = _mm512_max_ps(shift.lower, x);
-  const __m512 biased_n = _mm512_fmadd_ps(clamped, _mm512_set1_ps(16.0f * approx::kLog2e), shift.magic);
-  const __m512 n = _mm512_sub_ps(biased_n, shift.magic);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Hi / 16.0f), clamped);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Lo / 16.0f), r);
+  __m512 biased_n;
+  const __m512 r = ReduceShifted(x, shift, &biased_n);
   return _mm512_mul_ps(ExpMantissaHighTable(_mm512_castps_si512(biased_n), r), PowerOfTwoOrZero(biased_n));
 }
 
 // ExpShiftedFast with the low table part (within about 0.55 ulp), for the short rows, whose sums of up to
 // 16 terms in float32 use more of the error bound.
 SIMD_NN_ALWAYS_INLINE __m512 ExpShiftedFastPrecise(__m512 x, const RowShift& shift) {
-  const __m512 clamped = _mm512_max_ps(shift.lower, x);
-  const __m512 biased_n = _mm512_fmadd_ps(clamped, _mm512_set1_ps(16.0f * approx::kLog2e), shift.magic);
-  const __m512 n = _mm512_sub_ps(biased_n, shift.magic);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Hi / 16.0f), clamped);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Lo / 16.0f), r);
+  __m512 biased_n;
+  const __m512 r = ReduceShifted(x, shift, &biased_n);
   return _mm512_mul_ps(ExpMantissa(_mm512_castps_si512(biased_n), r), PowerOfTwoOrZero(biased_n));
 }
 
