@@ -16,9 +16,9 @@
 // NOTE: on AMD Zen 5 (tools/quickbench.mjs), cross-entropy over 1000 classes with the gradient misses its goals
 // of 5x a copy in cache and 1.5x at 16M elements: about 8x at 64K elements and 2.4x at 16M. The loss alone runs
 // at about 5.1x and 1.3x. At 16M elements its speed depends on where the labels lie relative to the logits.
-// With both in one buffer, moving the labels by a few KiB changed it from 0.22 to 0.38 ns per element, and
-// full `npm run bench` runs measured 1.85x and 2.1x a copy (the ns figures come from a one-off timing script,
-// not bench/). The cause is not found. Without the software prefetches it ran at 0.43-0.57 everywhere. The gradient adds a third array to the traffic (a copy moves
+// With both in one buffer, moving the labels by a few KiB changed it from 0.22 to 0.38 ns per element in a
+// one-off timing script. Full `npm run bench` runs measured 1.85x and 2.1x a copy. The cause is not found.
+// Without the software prefetches it ran at 0.43-0.57 ns per element everywhere. The gradient adds a third array to the traffic (a copy moves
 // two) and a pass over the row. The short-row path (up to 16 classes) of cross-entropy still gathers, at
 // about 30x a copy.
 #include "avx512_math.h"
