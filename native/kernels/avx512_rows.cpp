@@ -1,13 +1,13 @@
 // AVX-512 row kernels: softmax and fused softmax cross-entropy over dense rows x classes matrices.
 //
-// Rows of more than 16 classes are vectorized within the row. The fast path (most rows) finds the row maximum
-// m and computes e^(x - M), with M the multiple of ln2/16 nearest m (see RowShift), and the sums (float32 over
-// groups of eight vectors, then float64). A third pass writes the output from cache. The rows run as a
-// pipeline. The pass over row r also finds the maximum of row r + 2 and prefetches row r + 4, and row r - 1's
-// output pass runs during or right after it, so the core does not wait on a row's reductions. The exact
-// path (the original algorithm, with m itself and TwoSum) takes the rows the fast path cannot: a maximum that
-// is NaN, infinite or beyond kMaxFastRowMax, a cross-entropy sum below kMinFastRestSum, or short
-// cross-entropy rows, where its lower cost per row wins.
+// Rows of more than 16 classes are vectorized within the row. The fast path (most rows) finds the row maximum m
+// and computes e^(x - M), with M the multiple of ln2/16 nearest m (see RowShift), and the sums (float32 over
+// groups of eight vectors, then float64). A third pass writes the output from cache. The rows run as a pipeline.
+// The pass over row r also finds the maximum of row r + 2 (and prefetches row r + 4 when the input is too large
+// for the cache), and row r - 1's output pass runs during or right after it, so the core does not wait on a
+// row's reductions. The exact path (the original algorithm, with m itself and TwoSum) takes the rows the fast
+// path cannot: a maximum that is NaN, infinite or beyond kMaxFastRowMax, a cross-entropy sum below
+// kMinFastRestSum, or short cross-entropy rows, where its lower cost per row wins.
 //
 // Softmax rows of up to 16 classes are packed several to a vector (SoftmaxSmallRows). Cross-entropy rows of up
 // to 16 classes are vectorized across rows: lane r holds row r of a group of 16, its entries are gathered, and
@@ -119,9 +119,17 @@ constexpr float kMaxFastRowMax = 65536.0f;
 // float64. The conversions (about one per cycle on AMD Zen 5) then cost an eighth as much.
 constexpr size_t kSumGroup = 8;
 
-// Distance in rows from the row being computed to the row being prefetched. The first pass of a row reads it
-// from memory; the prefetches issued while the previous rows compute let it find the row in cache.
+// Distance in rows from the row being computed to the row being prefetched, for inputs read from memory. The
+// first pass of a row reads it from memory; the prefetches issued while the previous rows compute let it find
+// the row in cache. Inputs smaller than StreamingThresholdBytes() are taken to be in cache and get no software
+// prefetches: there, the prefetched rows pushed lines still in use out of L1, and cross-entropy with the
+// gradient over 1000 classes ran 3-7% slower at 64K and 1M elements (AMD Zen 5, tools/ab.mjs).
 constexpr size_t kPrefetchRows = 4;
+
+// Whether a row kernel over `elements` floats per array prefetches rows (see kPrefetchRows).
+SIMD_NN_ALWAYS_INLINE bool PrefetchesRows(size_t elements) {
+  return elements * sizeof(float) >= StreamingThresholdBytes();
+}
 
 // Shorter cross-entropy rows take the exact path. The fast path has a higher fixed cost per row (the
 // reductions, the row shift, S' and the gradient's bookkeeping). It was slower below about 100 classes for the
@@ -572,6 +580,7 @@ double SoftmaxExpPass(const float* x, float* exp_store, size_t classes, const Ro
 // flight. Otherwise it goes into y and is scaled in place, and the stores of pass 2 bring the lines of y into
 // cache while the exponentials keep the core busy.
 void SoftmaxRowsFast(const float* x, float* y, size_t rows, size_t classes, float* scratch, bool streaming) {
+  const bool prefetch_rows = PrefetchesRows(rows * classes);
   RowScaler previous_row;
   RowShift shift = MakeRowShift(RowMax(x, classes));
   RowShift next_shift = rows > 1 ? MakeRowShift(RowMax(x + classes, classes)) : shift;
@@ -582,7 +591,7 @@ void SoftmaxRowsFast(const float* x, float* y, size_t rows, size_t classes, floa
     float ahead_max = 0.0f;
     if (shift.fast) {
       float* exp_store = streaming ? scratch + (r % 2) * kScratchFloats : out;
-      const float* prefetch = r + kPrefetchRows < rows ? row + kPrefetchRows * classes : nullptr;
+      const float* prefetch = prefetch_rows && r + kPrefetchRows < rows ? row + kPrefetchRows * classes : nullptr;
       // Only non-temporal stores gain from spreading pass 3; ordinary ones ran faster in one loop (in cache).
       const double sum =
           SoftmaxExpPass(row, exp_store, classes, shift, &ahead, prefetch, streaming ? &previous_row : nullptr);
@@ -1273,6 +1282,7 @@ void StoreLosses(const XentRowStats* stats, size_t count, float* loss) {
 // written with non-temporal stores (`streaming`). Then pass 3 computes it again.
 void XentRowsFast(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
                   size_t classes, float* scratch, bool streaming) {
+  const bool prefetch_rows = PrefetchesRows(rows * classes);
   const double nan = __builtin_nan("");
   XentRowStats stats[8];
   // The previous row's gradient: written whole by WriteGradient, or with streaming spread over the next row's
@@ -1306,7 +1316,7 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
       } else if (grad != nullptr && !streaming && grad != x) {
         exp_store = grad;
       }
-      const bool prefetch = r + kPrefetchRows < rows;
+      const bool prefetch = prefetch_rows && r + kPrefetchRows < rows;
       const size_t prefetch_offset = offset + kPrefetchRows * classes;
       const XentPassSums sums =
           XentExpPass(z, x, exp_store, grad != nullptr, classes, shift.max, shift, &ahead,
