@@ -131,6 +131,28 @@ describeEachIsa('element-wise', (isa) => {
         }
       });
 
+      test('special values inside a long array give their results alone', () => {
+        // Long enough for the blocked and pipelined paths; each special value lands in many lane positions.
+        const random = createRandom(21);
+        const x = uniform(random, 5000, low, high);
+        for (let i = 0; i < x.length; i += 7) {
+          x[i] = SPECIAL_VALUES[(i / 7) % SPECIAL_VALUES.length];
+        }
+        for (const offset of [0, 5]) {
+          const view = x.subarray(offset);
+          const y = fn(view);
+          for (let i = (7 - offset) % 7; i < view.length; i += 7) {
+            const alone = fn(new Float32Array([view[i]]))[0];
+            if (!Object.is(y[i], alone)) {
+              expect.fail(`${name}(${view[i]}) at index ${i} of a view at offset ${offset}: ${y[i]} != ${alone}`);
+            }
+          }
+          const copy = view.slice();
+          fn(copy, { out: copy });
+          expect(Array.from(copy)).toEqual(Array.from(y));
+        }
+      });
+
       test('in place when out is the input', () => {
         const random = createRandom(5);
         const x = uniform(random, 1001, low, high);

@@ -167,8 +167,15 @@ export function maxUlpError(
   return worst;
 }
 
-/** Lengths that cover every vector tail of 4, 8 and 16 lanes, plus some larger ones. */
-export const TAIL_LENGTHS = [...Array.from({ length: 41 }, (_, i) => i), 63, 64, 65, 255, 1000, 4099, 65537];
+/**
+ * Lengths that cover every vector tail of 4, 8 and 16 lanes, plus some larger ones. 256 to 527 straddle the
+ * point where the AVX-512 sigmoid and tanh start overlapping two blocks of 128 elements (after a head of up to
+ * 15 that aligns the output).
+ */
+export const TAIL_LENGTHS = [
+  ...Array.from({ length: 41 }, (_, i) => i),
+  63, 64, 65, 255, 256, 257, 271, 272, 383, 384, 399, 527, 1000, 4099, 65537,
+];
 
 /** Float32 values that stress kernels: signed zeros, denormals, limits, infinities, NaN. */
 export const SPECIAL_VALUES = [
