@@ -222,6 +222,54 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
+  test('labels that call for the exact path, in any row, with backprop', () => {
+    // Rows long enough for the fast path with a gradient. On AVX-512 such a row's labels are added up while
+    // its gradient is written, after the next row's exponentials, and a row whose labels turn out to need the
+    // exact path is computed again; every row must still equal the same row computed alone.
+    const rows = 10;
+    const classes = 1000;
+    const random = createRandom(77);
+    const logits = uniform(random, rows * classes, -6, 6);
+    for (const [position, label] of [
+      [0, Infinity],
+      [3, -0.25],
+      [7, Infinity],
+      [8, -Infinity],
+      [9, Infinity],
+    ]) {
+      const labels = uniform(random, rows * classes, 0, 0.002);
+      const row = labels.subarray(position * classes, (position + 1) * classes);
+      const x = logits.subarray(position * classes, (position + 1) * classes);
+      // On the row's largest logit, where x - max = 0.
+      row[x.indexOf(Math.max(...x))] = label;
+      const backprop = new Float32Array(rows * classes);
+      const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+      for (let r = 0; r < rows; r++) {
+        const rowBackprop = new Float32Array(classes);
+        const alone = softmaxCrossEntropyWithLogits({
+          labels: labels.subarray(r * classes, (r + 1) * classes),
+          logits: logits.subarray(r * classes, (r + 1) * classes),
+          shape: [1, classes],
+          backprop: rowBackprop,
+        });
+        const where = `label ${label} in row ${position}: row ${r}`;
+        expect(Object.is(loss[r], alone[0]), `${where} loss ${loss[r]} vs ${alone[0]}`).toBe(true);
+        expect(Array.from(backprop.subarray(r * classes, (r + 1) * classes)), `${where} backprop`).toEqual(
+          Array.from(rowBackprop),
+        );
+      }
+      if (Math.abs(label) === Infinity) {
+        expect(loss[position], `label ${label} in row ${position}`).toBe(label);
+      } else {
+        const expected = crossEntropyRow64(row, x);
+        const labelMass = row.reduce((sum, z) => sum + Math.abs(z), 0);
+        const scale = Math.max(Math.abs(expected.loss), labelMass * expected.logSum);
+        expect(errorInUlpOf(loss[position], expected.loss, scale)).toBeLessThanOrEqual(LOSS_MAX_ULP);
+      }
+      expectRowsWithinBound(labels, logits, position, classes, loss, backprop);
+    }
+  });
+
   test('positive label on a -inf logit gives +inf', () => {
     const loss = softmaxCrossEntropyWithLogits({ labels: [[1, 0]], logits: [[-Infinity, 0]] });
     expect(loss[0]).toBe(Infinity);
