@@ -1,0 +1,113 @@
+// Outputs of 32 MiB and more are written with non-temporal stores (see StreamingThresholdBytes in the kernel
+// sets), a path that the smaller arrays of the other test files never reach. Rows and elements are computed
+// independently, so one large call must give, bit for bit, what the same work gives in pieces small enough
+// for ordinary stores.
+import { describe, expect, test } from 'vitest';
+
+import { relu, sigmoid, softmax, softmaxCrossEntropyWithLogits, tanh } from '../lib/index';
+import { describeEachIsa } from './support/isa';
+import { SPECIAL_VALUES, createRandom, uniform } from './support/reference';
+
+const CLASSES = 1000;
+// 34 MB per array: past the 32 MiB cap of the threshold on any machine.
+const ROWS = 8500;
+const ELEMENTS = ROWS * CLASSES;
+// 4 MB per piece: below the threshold on any machine with a last-level cache of 4 MB or more.
+const PIECE_ROWS = 1000;
+
+/** Fails with the first element where `actual` and `expected` differ in any bit. */
+function expectSameBits(actual: Float32Array, expected: Float32Array, description: string): void {
+  expect(actual.length).toBe(expected.length);
+  const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
+  const b = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      expect.fail(`${description}: element ${i} is ${actual[i]} in one call and ${expected[i]} in pieces`);
+    }
+  }
+}
+
+// Logits with special values and ties at the maximum spread through them.
+function makeLogits(seed: number): Float32Array {
+  const random = createRandom(seed);
+  const x = uniform(random, ELEMENTS, -12, 12);
+  for (let i = 0; i < ELEMENTS; i += 997) {
+    x[i] = SPECIAL_VALUES[(i / 997) % SPECIAL_VALUES.length];
+  }
+  for (let r = 0; r < ROWS; r += 7) {
+    x[r * CLASSES + 3] = 30;
+    x[r * CLASSES + 700] = 30;
+  }
+  return x;
+}
+
+describeEachIsa('outputs large enough for non-temporal stores', () => {
+  // The view starts 4 bytes into its buffer, so that its loads are not aligned to 64 bytes.
+  const logits = new Float32Array(ELEMENTS + 1).subarray(1);
+  logits.set(makeLogits(41));
+
+  for (const [name, fn] of [
+    ['relu', relu],
+    ['sigmoid', sigmoid],
+    ['tanh', tanh],
+  ] as const) {
+    test(`${name} in one call equals ${name} in pieces`, () => {
+      const whole = fn(logits);
+      const pieces = new Float32Array(ELEMENTS);
+      for (let start = 0; start < ELEMENTS; start += PIECE_ROWS * CLASSES) {
+        const end = Math.min(start + PIECE_ROWS * CLASSES, ELEMENTS);
+        fn(logits.subarray(start, end), { out: pieces.subarray(start, end) });
+      }
+      expectSameBits(whole, pieces, name);
+    });
+  }
+
+  test('softmax in one call equals softmax in pieces', () => {
+    const whole = softmax(logits, { shape: [ROWS, CLASSES] });
+    const pieces = new Float32Array(ELEMENTS);
+    for (let row = 0; row < ROWS; row += PIECE_ROWS) {
+      const span = [row * CLASSES, Math.min(row + PIECE_ROWS, ROWS) * CLASSES] as const;
+      softmax(logits.subarray(...span), {
+        shape: [(span[1] - span[0]) / CLASSES, CLASSES],
+        out: pieces.subarray(...span),
+      });
+    }
+    expectSameBits(whole, pieces, 'softmax');
+  });
+
+  test('cross-entropy loss and backprop in one call equal them in pieces', () => {
+    const random = createRandom(43);
+    const labels = uniform(random, ELEMENTS, 0, 0.002);
+    // A row whose labels send it to the exact path, and a dominant class.
+    labels[5 * CLASSES + 10] = -0.5;
+    logits[9 * CLASSES + 20] = 60;
+
+    const backprop = new Float32Array(ELEMENTS);
+    const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [ROWS, CLASSES], backprop });
+    const lossOnly = softmaxCrossEntropyWithLogits({ labels, logits, shape: [ROWS, CLASSES] });
+
+    const lossPieces = new Float32Array(ROWS);
+    const backpropPieces = new Float32Array(ELEMENTS);
+    for (let row = 0; row < ROWS; row += PIECE_ROWS) {
+      const rows = Math.min(PIECE_ROWS, ROWS - row);
+      const span = [row * CLASSES, (row + rows) * CLASSES] as const;
+      softmaxCrossEntropyWithLogits({
+        labels: labels.subarray(...span),
+        logits: logits.subarray(...span),
+        shape: [rows, CLASSES],
+        backprop: backpropPieces.subarray(...span),
+        out: lossPieces.subarray(row, row + rows),
+      });
+    }
+    expectSameBits(loss, lossPieces, 'loss with backprop');
+    expectSameBits(lossOnly, lossPieces, 'loss alone');
+    expectSameBits(backprop, backpropPieces, 'backprop');
+  });
+});
+
+describe('piece size', () => {
+  test('pieces stay below the threshold and the whole goes past it', () => {
+    expect(PIECE_ROWS * CLASSES * 4).toBeLessThanOrEqual(4_000_000);
+    expect(ELEMENTS * 4).toBeGreaterThan(32 * 2 ** 20);
+  });
+});
