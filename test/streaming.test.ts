@@ -41,6 +41,35 @@ function makeLogits(seed: number): Float32Array {
   return x;
 }
 
+/** Softmax of the rows of `logits`, PIECE_ROWS rows per call. */
+function softmaxInPieces(logits: Float32Array): Float32Array {
+  const pieces = new Float32Array(ELEMENTS);
+  for (let row = 0; row < ROWS; row += PIECE_ROWS) {
+    const rows = Math.min(PIECE_ROWS, ROWS - row);
+    const span = [row * CLASSES, (row + rows) * CLASSES] as const;
+    softmax(logits.subarray(...span), { shape: [rows, CLASSES], out: pieces.subarray(...span) });
+  }
+  return pieces;
+}
+
+/** Softmax cross-entropy with backprop of the rows, PIECE_ROWS rows per call. */
+function crossEntropyInPieces(labels: Float32Array, logits: Float32Array): { loss: Float32Array; backprop: Float32Array } {
+  const loss = new Float32Array(ROWS);
+  const backprop = new Float32Array(ELEMENTS);
+  for (let row = 0; row < ROWS; row += PIECE_ROWS) {
+    const rows = Math.min(PIECE_ROWS, ROWS - row);
+    const span = [row * CLASSES, (row + rows) * CLASSES] as const;
+    softmaxCrossEntropyWithLogits({
+      labels: labels.subarray(...span),
+      logits: logits.subarray(...span),
+      shape: [rows, CLASSES],
+      backprop: backprop.subarray(...span),
+      out: loss.subarray(row, row + rows),
+    });
+  }
+  return { loss, backprop };
+}
+
 describeEachIsa('outputs large enough for non-temporal stores', () => {
   // The view starts 4 bytes into its buffer, so that its loads are not aligned to 64 bytes.
   const logits = new Float32Array(ELEMENTS + 1).subarray(1);
@@ -64,15 +93,7 @@ describeEachIsa('outputs large enough for non-temporal stores', () => {
 
   test('softmax in one call equals softmax in pieces', () => {
     const whole = softmax(logits, { shape: [ROWS, CLASSES] });
-    const pieces = new Float32Array(ELEMENTS);
-    for (let row = 0; row < ROWS; row += PIECE_ROWS) {
-      const span = [row * CLASSES, Math.min(row + PIECE_ROWS, ROWS) * CLASSES] as const;
-      softmax(logits.subarray(...span), {
-        shape: [(span[1] - span[0]) / CLASSES, CLASSES],
-        out: pieces.subarray(...span),
-      });
-    }
-    expectSameBits(whole, pieces, 'softmax');
+    expectSameBits(whole, softmaxInPieces(logits), 'softmax');
   });
 
   test('cross-entropy loss and backprop in one call equal them in pieces', () => {
@@ -86,22 +107,29 @@ describeEachIsa('outputs large enough for non-temporal stores', () => {
     const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [ROWS, CLASSES], backprop });
     const lossOnly = softmaxCrossEntropyWithLogits({ labels, logits, shape: [ROWS, CLASSES] });
 
-    const lossPieces = new Float32Array(ROWS);
-    const backpropPieces = new Float32Array(ELEMENTS);
-    for (let row = 0; row < ROWS; row += PIECE_ROWS) {
-      const rows = Math.min(PIECE_ROWS, ROWS - row);
-      const span = [row * CLASSES, (row + rows) * CLASSES] as const;
-      softmaxCrossEntropyWithLogits({
-        labels: labels.subarray(...span),
-        logits: logits.subarray(...span),
-        shape: [rows, CLASSES],
-        backprop: backpropPieces.subarray(...span),
-        out: lossPieces.subarray(row, row + rows),
-      });
-    }
-    expectSameBits(loss, lossPieces, 'loss with backprop');
-    expectSameBits(lossOnly, lossPieces, 'loss alone');
-    expectSameBits(backprop, backpropPieces, 'backprop');
+    const pieces = crossEntropyInPieces(labels, logits);
+    expectSameBits(loss, pieces.loss, 'loss with backprop');
+    expectSameBits(lossOnly, pieces.loss, 'loss alone');
+    expectSameBits(backprop, pieces.backprop, 'backprop');
+  });
+});
+
+describeEachIsa('non-temporal outputs in place', () => {
+  test('softmax over its own logits equals softmax in pieces', () => {
+    const logits = makeLogits(45);
+    const pieces = softmaxInPieces(logits);
+    softmax(logits, { shape: [ROWS, CLASSES], out: logits });
+    expectSameBits(logits, pieces, 'softmax in place');
+  });
+
+  test('cross-entropy backprop over its own logits equals backprop in pieces', () => {
+    const logits = makeLogits(47);
+    const labels = uniform(createRandom(49), ELEMENTS, 0, 0.002);
+    labels[5 * CLASSES + 10] = -0.5;
+    const pieces = crossEntropyInPieces(labels, logits);
+    const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [ROWS, CLASSES], backprop: logits });
+    expectSameBits(loss, pieces.loss, 'loss');
+    expectSameBits(logits, pieces.backprop, 'backprop in place');
   });
 });
 

@@ -359,16 +359,21 @@ SIMD_NN_ALWAYS_INLINE void PrefetchRow(const float* row, size_t i) {
 // ---------------------------------------------------------------------------------------------------------
 // Softmax
 
-// Pass 3 of softmax, y = e / S with e stored by pass 2 in exp_store (y itself or a scratch row), done in pieces
-// so that the fast path can spread it over the next row's pass 2. 1 / S is applied as a float32 pair, high +
-// low, so that y is rounded once: e * high + e * low in one FMA. A masked head aligns the stores of y to 64
-// bytes, so that no store splits a cache line: ordinary stores then ran about 8% faster at 64K elements and
-// 1000 classes (AMD Zen 5, tools/ab.mjs). With streaming, the aligned stores are non-temporal.
+// Pass 3 of softmax, y = e / S, done in pieces so that the fast path can spread it over the next row's pass 2.
+// e = e^(x - M) comes from exp_store (y itself, where pass 2 stored it) or, when that is null, is computed
+// again from the logits, exactly as pass 2 computed it. 1 / S is applied as a float32 pair, high + low, so
+// that y is rounded once: e * high + e * low in one FMA. A masked head aligns the stores of y to 64 bytes, so
+// that no store splits a cache line: ordinary stores then ran about 8% faster at 64K elements and 1000
+// classes (AMD Zen 5, tools/ab.mjs). With streaming, the aligned stores are non-temporal.
 class RowScaler {
  public:
   // Starts a row: writes its head, and leaves its whole vectors and its tail to Advance and Finish.
-  void Start(const float* exp_store, float* y, size_t classes, double inverse_sum, bool streaming) {
+  void Start(const float* exp_store, const float* logits, const RowShift& shift, float* y, size_t classes,
+             double inverse_sum, bool streaming) {
     exp_store_ = exp_store;
+    logits_ = logits;
+    magic_ = shift.magic;
+    lower_ = shift.lower;
     y_ = y;
     classes_ = classes;
     streaming_ = streaming;
@@ -381,7 +386,9 @@ class RowScaler {
     if (next_ != 0) {
       // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
       const __mmask16 mask = LastLanes(next_);
-      _mm512_mask_storeu_ps(VectorEndingAt(y, next_), mask, Scale(_mm512_maskz_loadu_ps(mask, VectorEndingAt(exp_store, next_))));
+      const __m512 e = exp_store != nullptr ? _mm512_maskz_loadu_ps(mask, VectorEndingAt(exp_store, next_))
+                                            : Exponentials(_mm512_maskz_loadu_ps(mask, VectorEndingAt(logits, next_)));
+      _mm512_mask_storeu_ps(VectorEndingAt(y, next_), mask, Scale(e));
     }
   }
 
@@ -395,19 +402,31 @@ class RowScaler {
     // Locals, not members: the vector stores may alias the members, which would then be reloaded each time.
     const size_t end = body_end_ - next_ > count * kLanes ? next_ + count * kLanes : body_end_;
     const float* const exp_store = exp_store_;
+    const float* const logits = logits_;
     float* const y = y_;
     const __m512 high = high_;
     const __m512 low = low_;
+    const bool streaming = streaming_;
+    const auto store = [&](float* p, __m512 v) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+      if (streaming) {
+        _mm512_stream_ps(p, v);
+      } else {
+        _mm512_storeu_ps(p, v);
+      }
+    };
     size_t i = next_;
-    if (streaming_) {
+    if (exp_store == nullptr) {
+      RowShift shift;
+      shift.magic = magic_;
+      shift.lower = lower_;
       for (; i < end; i += kLanes) {
-        const __m512 e = _mm512_loadu_ps(exp_store + i);
-        _mm512_stream_ps(y + i, _mm512_fmadd_ps(e, high, _mm512_mul_ps(e, low)));
+        const __m512 e = ExpShiftedFast(_mm512_loadu_ps(logits + i), shift);
+        store(y + i, _mm512_fmadd_ps(e, high, _mm512_mul_ps(e, low)));
       }
     } else {
       for (; i < end; i += kLanes) {
         const __m512 e = _mm512_loadu_ps(exp_store + i);
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(e, high, _mm512_mul_ps(e, low)));
+        store(y + i, _mm512_fmadd_ps(e, high, _mm512_mul_ps(e, low)));
       }
     }
     next_ = i;
@@ -421,7 +440,9 @@ class RowScaler {
     Advance(classes_);
     if (body_end_ < classes_) {
       const __mmask16 mask = FirstLanes(classes_ - body_end_);
-      _mm512_mask_storeu_ps(y_ + body_end_, mask, Scale(_mm512_maskz_loadu_ps(mask, exp_store_ + body_end_)));
+      const __m512 e = exp_store_ != nullptr ? _mm512_maskz_loadu_ps(mask, exp_store_ + body_end_)
+                                             : Exponentials(_mm512_maskz_loadu_ps(mask, logits_ + body_end_));
+      _mm512_mask_storeu_ps(y_ + body_end_, mask, Scale(e));
     }
     y_ = nullptr;
   }
@@ -429,19 +450,29 @@ class RowScaler {
  private:
   SIMD_NN_ALWAYS_INLINE __m512 Scale(__m512 e) const { return _mm512_fmadd_ps(e, high_, _mm512_mul_ps(e, low_)); }
 
+  SIMD_NN_ALWAYS_INLINE __m512 Exponentials(__m512 x) const {
+    RowShift shift;
+    shift.magic = magic_;
+    shift.lower = lower_;
+    return ExpShiftedFast(x, shift);
+  }
+
   const float* exp_store_ = nullptr;
+  const float* logits_ = nullptr;  // read when exp_store_ is null
   float* y_ = nullptr;  // null when no row is in progress
   size_t classes_ = 0;
   size_t next_ = 0;
   size_t body_end_ = 0;
   bool streaming_ = false;
+  __m512 magic_ = _mm512_setzero_ps();  // of the row's RowShift, for Exponentials
+  __m512 lower_ = _mm512_setzero_ps();
   __m512 high_ = _mm512_setzero_ps();
   __m512 low_ = _mm512_setzero_ps();
 };
 
 void ScaleRow(const float* exp_store, float* y, size_t classes, double inverse_sum, bool streaming) {
   RowScaler scaler;
-  scaler.Start(exp_store, y, classes, inverse_sum, streaming);
+  scaler.Start(exp_store, nullptr, MakeRowShift(0.0f), y, classes, inverse_sum, streaming);
   scaler.Finish();
 }
 
@@ -515,8 +546,9 @@ SIMD_NN_ALWAYS_INLINE float FinishNextRowMax(const NextRowMax& next) {
   return _mm512_reduce_max_ps(_mm512_max_ps(next.max0, next.max1));
 }
 
-// Pass 2 of the fast softmax: stores e^(x - M) of the row in exp_store (which may be exactly x: each vector is
-// read before it is written) and returns their sum in float64, NaN when the row has a NaN entry. Along the
+// Pass 2 of the fast softmax: stores e^(x - M) of the row in exp_store unless that is null (exp_store may be
+// exactly x: each vector is read before it is written) and returns their sum in float64, NaN when the row has a
+// NaN entry. Along the
 // way it accumulates the maximum of a row ahead, prefetches `prefetch` (a row further ahead, or null) and,
 // unless previous_row is null, writes the previous row's output (pass 3) a vector per vector of this row:
 // spread out, its non-temporal stores drain to memory while the exponentials compute, where a separate pass
@@ -535,9 +567,11 @@ double SoftmaxExpPass(const float* x, float* exp_store, size_t classes, const Ro
       e[k] = LoadGroupVector<kWhole>(x + i + k * kLanes, masks[k], _mm512_set1_ps(-__builtin_inff()));
     }
     ExpShiftedFastGroup(e, shift);
+    if (exp_store != nullptr) {
 #pragma GCC unroll 8
-    for (size_t k = 0; k < kSumGroup; ++k) {
-      StoreGroupVector<kWhole>(exp_store + i + k * kLanes, masks[k], e[k]);
+      for (size_t k = 0; k < kSumGroup; ++k) {
+        StoreGroupVector<kWhole>(exp_store + i + k * kLanes, masks[k], e[k]);
+      }
     }
     AddGroupToNextRowMax<kWhole>(next, i, masks);
     if (prefetch != nullptr) {
@@ -568,9 +602,11 @@ double SoftmaxExpPass(const float* x, float* exp_store, size_t classes, const Ro
 // maximum and writes row r - 1's output. Rows that the fast path cannot take (a maximum that is NaN,
 // infinite or beyond kMaxFastRowMax) go through SoftmaxRowExact.
 //
-// With streaming (non-temporal stores of y), e^(x - M) waits in scratch, which has room for the two rows in
-// flight. Otherwise it goes into y and is scaled in place, and the stores of pass 2 bring the lines of y into
-// cache while the exponentials keep the core busy.
+// With streaming (non-temporal stores of y), pass 2 keeps no e^(x - M), and pass 3 computes it again from the
+// logits, which are still in cache. Stored to a scratch row, they sat in the store queue behind the
+// non-temporal stores, which drain slowly, and the row waited on them: computing again was 15-20% faster at
+// 16M elements and 1000 classes (AMD Zen 5, tools/ab.mjs). Otherwise e^(x - M) goes into y and is scaled in
+// place, and the stores of pass 2 bring the lines of y into cache while the exponentials keep the core busy.
 void SoftmaxRowsFast(const float* x, float* y, size_t rows, size_t classes, float* scratch, bool streaming) {
   const bool prefetch_rows = PrefetchesRows(rows * classes);
   RowScaler previous_row;
@@ -582,7 +618,7 @@ void SoftmaxRowsFast(const float* x, float* y, size_t rows, size_t classes, floa
     NextRowMax ahead = StartNextRowMax(r + 2 < rows ? row + 2 * classes : nullptr);
     float ahead_max = 0.0f;
     if (shift.fast) {
-      float* exp_store = streaming ? scratch + (r % 2) * kScratchFloats : out;
+      float* exp_store = streaming ? nullptr : out;
       const float* prefetch = prefetch_rows && r + kPrefetchRows < rows ? row + kPrefetchRows * classes : nullptr;
       // Only non-temporal stores gain from spreading pass 3; ordinary ones ran faster in one loop (in cache).
       const double sum =
@@ -592,7 +628,7 @@ void SoftmaxRowsFast(const float* x, float* y, size_t rows, size_t classes, floa
         FillNaN(out, classes);
       } else {
         // S >= e^(max - M) >= e^(-ln2/32), so 1 / S is finite.
-        previous_row.Start(exp_store, out, classes, 1.0 / sum, streaming);
+        previous_row.Start(exp_store, row, shift, out, classes, 1.0 / sum, streaming);
       }
       if (ahead.row != nullptr) {
         ahead_max = FinishNextRowMax(ahead);
@@ -1029,7 +1065,18 @@ void WriteGradient(const PendingGradient& row, size_t classes, bool streaming) {
 class GradientStreamer {
  public:
   void Start(const PendingGradient& row, size_t classes) {
-    row_ = row;
+    // Field by field: see PendingGradient.
+    grad_ = row.grad;
+    labels_ = row.labels;
+    logits_ = row.logits;
+    exp_store_ = row.exp_store;
+    fixed_position_ = row.fixed_position;
+    fixed_value_ = row.fixed_value;
+    if (row.exp_store == nullptr) {
+      const RowShift shift = MakeRowShift(row.max);
+      magic_ = shift.magic;
+      lower_ = shift.lower;
+    }
     classes_ = classes;
     inverse_sum_ = _mm512_set1_ps(row.inverse_sum);
     const size_t alignment = ElementsToAlignment(row.grad);
@@ -1038,67 +1085,99 @@ class GradientStreamer {
     if (next_ != 0) {
       // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
       const __mmask16 mask = LastLanes(next_);
-      const __m512 e = _mm512_maskz_loadu_ps(mask, VectorEndingAt(row.exp_store, next_));
-      __m512 g = _mm512_fmsub_ps(e, inverse_sum_, _mm512_maskz_loadu_ps(mask, VectorEndingAt(row.labels, next_)));
-      if (row.fixed_position < next_) {
-        g = _mm512_mask_mov_ps(g, static_cast<__mmask16>(1u << (kLanes - next_ + row.fixed_position)),
-                               _mm512_set1_ps(row.fixed_value));
+      const __m512 e = Exponentials(exp_store_ != nullptr ? VectorEndingAt(exp_store_, next_) : nullptr,
+                                    VectorEndingAt(logits_, next_), mask);
+      __m512 g = _mm512_fmsub_ps(e, inverse_sum_, _mm512_maskz_loadu_ps(mask, VectorEndingAt(labels_, next_)));
+      if (fixed_position_ < next_) {
+        g = _mm512_mask_mov_ps(g, static_cast<__mmask16>(1u << (kLanes - next_ + fixed_position_)),
+                               _mm512_set1_ps(fixed_value_));
       }
-      _mm512_mask_storeu_ps(VectorEndingAt(row.grad, next_), mask, g);
+      _mm512_mask_storeu_ps(VectorEndingAt(grad_, next_), mask, g);
     }
   }
 
-  bool active() const { return row_.grad != nullptr; }
+  bool active() const { return grad_ != nullptr; }
 
   // Writes up to `count` more whole vectors with non-temporal stores. The vector of the fixed position gets
   // its value blended in, so that no ordinary store follows a non-temporal one to the same line.
   SIMD_NN_ALWAYS_INLINE void Advance(size_t count) {
-    if (row_.grad == nullptr) {
+    if (grad_ == nullptr) {
       return;
     }
     // Locals, not members: the vector stores may alias the members, which would then be reloaded each time.
     const size_t end = body_end_ - next_ > count * kLanes ? next_ + count * kLanes : body_end_;
-    const float* const exp_store = row_.exp_store;
-    const float* const labels = row_.labels;
-    float* const grad = row_.grad;
-    const size_t fixed_position = row_.fixed_position;
-    const __m512 fixed_value = _mm512_set1_ps(row_.fixed_value);
+    const float* const exp_store = exp_store_;
+    const float* const logits = logits_;
+    const float* const labels = labels_;
+    float* const grad = grad_;
+    const size_t fixed_position = fixed_position_;
+    const __m512 fixed_value = _mm512_set1_ps(fixed_value_);
     const __m512 inverse_sum = inverse_sum_;
-    size_t i = next_;
-    for (; i < end; i += kLanes) {
-      __m512 g = _mm512_fmsub_ps(_mm512_loadu_ps(exp_store + i), inverse_sum, _mm512_loadu_ps(labels + i));
+    RowShift shift;
+    shift.magic = magic_;
+    shift.lower = lower_;
+    const auto write = [&](size_t i, __m512 e) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+      __m512 g = _mm512_fmsub_ps(e, inverse_sum, _mm512_loadu_ps(labels + i));
       if (fixed_position - i < kLanes) {
         g = _mm512_mask_mov_ps(g, static_cast<__mmask16>(1u << (fixed_position - i)), fixed_value);
       }
       _mm512_stream_ps(grad + i, g);
+    };
+    size_t i = next_;
+    if (exp_store == nullptr) {
+      for (; i < end; i += kLanes) {
+        write(i, ExpShiftedFast(_mm512_loadu_ps(logits + i), shift));
+      }
+    } else {
+      for (; i < end; i += kLanes) {
+        write(i, _mm512_loadu_ps(exp_store + i));
+      }
     }
     next_ = i;
   }
 
   // Writes the rest of the row and ends it.
   void Finish() {
-    if (row_.grad == nullptr) {
+    if (grad_ == nullptr) {
       return;
     }
     Advance(classes_);
     if (body_end_ < classes_) {
       const __mmask16 mask = FirstLanes(classes_ - body_end_);
-      __m512 g = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(mask, row_.exp_store + body_end_), inverse_sum_,
-                                 _mm512_maskz_loadu_ps(mask, row_.labels + body_end_));
-      if (row_.fixed_position - body_end_ < kLanes) {
-        g = _mm512_mask_mov_ps(g, static_cast<__mmask16>(1u << (row_.fixed_position - body_end_)),
-                               _mm512_set1_ps(row_.fixed_value));
+      const __m512 e = Exponentials(exp_store_ != nullptr ? exp_store_ + body_end_ : nullptr, logits_ + body_end_, mask);
+      __m512 g = _mm512_fmsub_ps(e, inverse_sum_, _mm512_maskz_loadu_ps(mask, labels_ + body_end_));
+      if (fixed_position_ - body_end_ < kLanes) {
+        g = _mm512_mask_mov_ps(g, static_cast<__mmask16>(1u << (fixed_position_ - body_end_)),
+                               _mm512_set1_ps(fixed_value_));
       }
-      _mm512_mask_storeu_ps(row_.grad + body_end_, mask, g);
+      _mm512_mask_storeu_ps(grad_ + body_end_, mask, g);
     }
-    row_.grad = nullptr;
+    grad_ = nullptr;
   }
 
  private:
-  PendingGradient row_{};
+  // e^(x - M) of the lanes in mask: loaded from exp_store, or computed again from the logits when it is null.
+  SIMD_NN_ALWAYS_INLINE __m512 Exponentials(const float* exp_store, const float* logits, __mmask16 mask) const {
+    if (exp_store_ != nullptr) {
+      return _mm512_maskz_loadu_ps(mask, exp_store);
+    }
+    RowShift shift;
+    shift.magic = magic_;
+    shift.lower = lower_;
+    return ExpShiftedFast(_mm512_maskz_loadu_ps(mask, logits), shift);
+  }
+
+  float* grad_ = nullptr;  // null when no row is in progress
+  const float* labels_ = nullptr;
+  const float* logits_ = nullptr;     // read when exp_store_ is null
+  const float* exp_store_ = nullptr;  // e^(x - M) from pass 2, or null
+  size_t fixed_position_ = SIZE_MAX;
+  float fixed_value_ = 0.0f;
   size_t classes_ = 0;
   size_t next_ = 0;
   size_t body_end_ = 0;
+  __m512 magic_ = _mm512_setzero_ps();  // of the row's RowShift, when exp_store_ is null
+  __m512 lower_ = _mm512_setzero_ps();
   __m512 inverse_sum_ = _mm512_setzero_ps();
 };
 
@@ -1392,11 +1471,12 @@ void StoreLosses(const XentRowStats* stats, size_t count, float* loss) {
 // row that is the logits. A NaN entry that the maximum missed makes the sums NaN, and the row then gets NaN
 // statistics and a NaN gradient.
 //
-// e^(x - M) waits for pass 3 in scratch, which has room for the two rows in flight. Pass 2 then leaves the lines
-// of backprop alone, and pass 3 writes each of them once: about 5% faster than keeping e^(x - M) in backprop at
-// 64K elements and 1000 classes (AMD Zen 5, A/B timing). Rows longer than kScratchFloats (no scratch) keep it in
-// backprop itself, unless backprop is exactly the logits (a fallback to the exact path still needs them) or is
-// written with non-temporal stores (`streaming`). Then pass 3 computes it again.
+// With ordinary stores, e^(x - M) waits for pass 3 in scratch, which has room for the two rows in flight. Pass 2
+// then leaves the lines of backprop alone, and pass 3 writes each of them once: about 5% faster than keeping
+// e^(x - M) in backprop at 64K elements and 1000 classes (AMD Zen 5, A/B timing). Rows longer than
+// kScratchFloats (no scratch) keep it in backprop itself, unless backprop is exactly the logits (a fallback to
+// the exact path still needs them). With non-temporal stores (`streaming`), pass 3 computes it again from the
+// logits, as softmax does (see SoftmaxRowsFast): 4-6% faster at 16M elements than keeping it in scratch.
 void XentRowsFast(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
                   size_t classes, float* scratch, bool streaming) {
   const bool prefetch_rows = PrefetchesRows(rows * classes);
@@ -1450,7 +1530,7 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
     bool completes_later = false;
     if (!exact) {
       float* exp_store = nullptr;
-      if (grad != nullptr && scratch != nullptr) {
+      if (grad != nullptr && !streaming && scratch != nullptr) {
         exp_store = scratch + (r % 2) * kScratchFloats;
       } else if (grad != nullptr && !streaming && grad != x) {
         exp_store = grad;
