@@ -16,11 +16,13 @@ bool SupportsAvx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-// The AVX-512 set uses the F, VL, BW and DQ subsets; every CPU with AVX-512 since Skylake-SP has all four.
+// The AVX-512 set uses the F, VL, BW and DQ subsets, and PREFETCHW; every CPU with AVX-512 since Skylake-SP
+// has all of them.
 bool SupportsAvx512() {
   __builtin_cpu_init();
   return SupportsAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("prfchw");
 }
 #endif
 

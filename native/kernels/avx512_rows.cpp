@@ -356,6 +356,11 @@ SIMD_NN_ALWAYS_INLINE void PrefetchRow(const float* row, size_t i) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(row) + i * sizeof(float)), _MM_HINT_T0);
 }
 
+// Prefetches the line of element i of a row about to be written (PREFETCHW), as PrefetchRow does for reading.
+SIMD_NN_ALWAYS_INLINE void PrefetchRowForWriting(const float* row, size_t i) {
+  __builtin_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(row) + i * sizeof(float)), 1, 3);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Softmax
 
@@ -1330,9 +1335,14 @@ struct XentPrefetch {
 // the sum, so that the sum below the maximum (S') keeps its value for log1p when one class dominates. Along the
 // way it accumulates the maximum of a row ahead, issues `prefetch` and, unless previous_row is null, writes the
 // previous row's streamed gradient a vector per vector of this row.
+//
+// Unless it is null, written_next is the gradient row that the caller writes with ordinary stores right after
+// this pass (the previous row's), and the pass prefetches its lines for writing. Its stores then find the
+// lines in L1, owned: cross-entropy with the gradient over 1000 classes ran 3-5% faster at 64K and 1M
+// elements (AMD Zen 5, the mean of six runs of tools/ab.mjs).
 XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool find_max_position, bool sum_labels,
                          size_t classes, float max, const RowShift& shift, NextRowMax* next,
-                         const XentPrefetch& prefetch, GradientStreamer* previous_row) {
+                         const XentPrefetch& prefetch, GradientStreamer* previous_row, float* written_next) {
   const __m512 m = _mm512_set1_ps(max);
   // One float64 accumulator per sum. With two per sum (low and high halves), the group loop ran short of
   // registers and the compiler kept the accumulators on the stack.
@@ -1412,6 +1422,12 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
     }
     if (previous_row != nullptr) {
       previous_row->Advance(count);
+    }
+    if (written_next != nullptr) {
+#pragma GCC unroll 8
+      for (size_t k = 0; k < kSumGroup; ++k) {
+        PrefetchRowForWriting(written_next, i + k * kLanes);
+      }
     }
   };
 
@@ -1544,7 +1560,8 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
         prefetch.labels = labels + offset + kPrefetchRows * classes;
       }
       const XentPassSums sums = XentExpPass(z, x, exp_store, grad != nullptr, !labels_in_pass3, classes, shift.max,
-                                            shift, &ahead, prefetch, streaming ? &streamer : nullptr);
+                                            shift, &ahead, prefetch, streaming ? &streamer : nullptr,
+                                            pending.grad);
       flush_pending();
       if (ahead.row != nullptr) {
         ahead_max = FinishNextRowMax(ahead);
