@@ -157,6 +157,8 @@ struct RowShift {
   __m512 magic;      // kRoundingMagicWithBias - N: rounding 16 x / ln2 with it leaves n - N + 2032 in the bits
   __m512 lower;      // M - 87.9: x clamped to it gets n - N >= -2030 and 2^floor((n - N)/16) = 0
   double reduced;    // R = m - M, in [-ln2/32, ln2/32]
+  size_t max_first;  // offsets of the first and last groups of kSumGroup vectors that may hold m (all of the
+  size_t max_last;   // row unless the row's maximum was found with FinishNextRowMaxWithGroups)
 };
 
 SIMD_NN_ALWAYS_INLINE RowShift MakeRowShift(float max) {
@@ -172,6 +174,8 @@ SIMD_NN_ALWAYS_INLINE RowShift MakeRowShift(float max) {
   shift.magic = _mm512_set1_ps(kRoundingMagicWithBias - static_cast<float>(n_of_max));
   shift.lower = _mm512_set1_ps(static_cast<float>(n_of_max * kLn2Over16 - 87.9));
   shift.reduced = shift.fast ? static_cast<double>(max) - n_of_max * kLn2Over16 : 0.0;
+  shift.max_first = 0;
+  shift.max_last = SIZE_MAX;
   return shift;
 }
 
@@ -526,10 +530,13 @@ struct NextRowMax {
   const float* row;  // null for the last row
   __m512 max0;
   __m512 max1;
+  __m512i first;  // with groups: per lane, the offsets of the first and last groups that hold its maximum
+  __m512i last;
 };
 
 SIMD_NN_ALWAYS_INLINE NextRowMax StartNextRowMax(const float* row) {
-  return NextRowMax{row, _mm512_set1_ps(-__builtin_inff()), _mm512_set1_ps(-__builtin_inff())};
+  return NextRowMax{row, _mm512_set1_ps(-__builtin_inff()), _mm512_set1_ps(-__builtin_inff()),
+                    _mm512_setzero_si512(), _mm512_setzero_si512()};
 }
 
 // Takes the group of vectors at offset i (lanes in masks) of the row ahead into its maximum.
@@ -549,6 +556,46 @@ SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMax(NextRowMax* next, size_t i, cons
 
 SIMD_NN_ALWAYS_INLINE float FinishNextRowMax(const NextRowMax& next) {
   return _mm512_reduce_max_ps(_mm512_max_ps(next.max0, next.max1));
+}
+
+// AddGroupToNextRowMax that also notes which groups hold each lane's maximum (in max0 alone), so that pass 2
+// of the row can look for the entries equal to its maximum in those groups only. It costs about five
+// operations per group more. The loss of cross-entropy over 1000 classes ran 3-8% faster with it at 64K and
+// 1M elements; with the gradient, 64K elements ran about 10% slower, so gradient rows go without it (AMD
+// Zen 5, tools/ab.mjs, four runs each).
+template <bool kWhole>
+SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMaxWithGroups(NextRowMax* next, size_t i, const __mmask16* masks) {
+  if (next->row == nullptr) {
+    return;
+  }
+  const __m512 minus_inf = _mm512_set1_ps(-__builtin_inff());
+  __m512 v[kSumGroup];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kSumGroup; ++k) {
+    v[k] = LoadGroupVector<kWhole>(next->row + i + k * kLanes, masks[k], minus_inf);
+  }
+  const __m512 group_max = _mm512_max_ps(_mm512_max_ps(_mm512_max_ps(v[0], v[1]), _mm512_max_ps(v[2], v[3])),
+                                         _mm512_max_ps(_mm512_max_ps(v[4], v[5]), _mm512_max_ps(v[6], v[7])));
+  const __m512i offset = _mm512_set1_epi32(static_cast<int>(i));
+  const __mmask16 above = _mm512_cmp_ps_mask(group_max, next->max0, _CMP_GT_OQ);
+  const __mmask16 reached = _mm512_cmp_ps_mask(group_max, next->max0, _CMP_GE_OQ);
+  next->first = _mm512_mask_mov_epi32(next->first, above, offset);
+  next->last = _mm512_mask_mov_epi32(next->last, reached, offset);
+  next->max0 = _mm512_max_ps(next->max0, group_max);
+}
+
+// The maximum of the row ahead from AddGroupToNextRowMaxWithGroups, with the offsets of the first and last
+// groups that hold it (all of the row when a NaN got in the way; the fast path finds NaN in the sum).
+SIMD_NN_ALWAYS_INLINE float FinishNextRowMaxWithGroups(const NextRowMax& next, size_t* first, size_t* last) {
+  const float max = _mm512_reduce_max_ps(next.max0);
+  const __mmask16 lanes = _mm512_cmp_ps_mask(next.max0, _mm512_set1_ps(max), _CMP_EQ_OQ);
+  *first = 0;
+  *last = SIZE_MAX;
+  if (lanes != 0) {
+    *first = static_cast<size_t>(_mm512_mask_reduce_min_epi32(lanes, next.first));
+    *last = static_cast<size_t>(_mm512_mask_reduce_max_epi32(lanes, next.last));
+  }
+  return max;
 }
 
 // Pass 2 of the fast softmax: stores e^(x - M) of the row in exp_store unless that is null (exp_store may be
@@ -1332,14 +1379,16 @@ struct XentPrefetch {
 // Pass 2 of the fast cross-entropy path. Stores e^(x - M) in exp_store when that is not null, finds the
 // position of a single maximum when find_max_position is set (the gradient needs it), and adds up the labels
 // (see AccumulateLabels) when sum_labels is set. Entries equal to the maximum are counted apart and left out of
-// the sum, so that the sum below the maximum (S') keeps its value for log1p when one class dominates. Along the
-// way it accumulates the maximum of a row ahead, issues `prefetch` and, unless previous_row is null, writes the
-// previous row's streamed gradient a vector per vector of this row.
+// the sum, so that the sum below the maximum (S') keeps its value for log1p when one class dominates; they are
+// looked for in the groups from shift.max_first to shift.max_last. Along the way it accumulates the maximum of
+// a row ahead (noting its groups with kFindMaxGroups), issues `prefetch` and, unless previous_row is null,
+// writes the previous row's streamed gradient a vector per vector of this row.
 //
 // Unless it is null, written_next is the gradient row that the caller writes with ordinary stores right after
 // this pass (the previous row's), and the pass prefetches its lines for writing. Its stores then find the
 // lines in L1, owned: cross-entropy with the gradient over 1000 classes ran 3-5% faster at 64K and 1M
 // elements (AMD Zen 5, the mean of six runs of tools/ab.mjs).
+template <bool kFindMaxGroups>
 XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool find_max_position, bool sum_labels,
                          size_t classes, float max, const RowShift& shift, NextRowMax* next,
                          const XentPrefetch& prefetch, GradientStreamer* previous_row, float* written_next) {
@@ -1376,23 +1425,25 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
       }
     }
 
-    // The entries equal to the maximum are counted and left out of the sum. Most rows have them in one
-    // group, so the other groups only compare.
-    __mmask16 at_max[kSumGroup];
-    __mmask16 any_max = 0;
-#pragma GCC unroll 8
-    for (size_t k = 0; k < kSumGroup; ++k) {
-      at_max[k] = _mm512_cmp_ps_mask(LoadGroupVector<kWhole>(logits_again + i + k * kLanes, masks[k], minus_inf), m,
-                                     _CMP_EQ_OQ);
-      any_max = static_cast<__mmask16>(any_max | at_max[k]);
-    }
-    if (__builtin_expect(any_max != 0, 0)) {
+    // The entries equal to the maximum are counted and left out of the sum, in the groups that may hold
+    // them. Most rows have them in one group, so the other groups of the range only compare.
+    if (i >= shift.max_first && i <= shift.max_last) {
+      __mmask16 at_max[kSumGroup];
+      __mmask16 any_max = 0;
 #pragma GCC unroll 8
       for (size_t k = 0; k < kSumGroup; ++k) {
-        max_count += static_cast<size_t>(__builtin_popcount(at_max[k]));
-        e[k] = _mm512_maskz_mov_ps(static_cast<__mmask16>(~at_max[k]), e[k]);
+        at_max[k] = _mm512_cmp_ps_mask(LoadGroupVector<kWhole>(logits_again + i + k * kLanes, masks[k], minus_inf),
+                                       m, _CMP_EQ_OQ);
+        any_max = static_cast<__mmask16>(any_max | at_max[k]);
       }
-      last_max_group = i;
+      if (__builtin_expect(any_max != 0, 0)) {
+#pragma GCC unroll 8
+        for (size_t k = 0; k < kSumGroup; ++k) {
+          max_count += static_cast<size_t>(__builtin_popcount(at_max[k]));
+          e[k] = _mm512_maskz_mov_ps(static_cast<__mmask16>(~at_max[k]), e[k]);
+        }
+        last_max_group = i;
+      }
     }
 
     rest = AddGroupToDouble(SumOfGroup(e), rest);
@@ -1403,7 +1454,11 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
       AccumulateLabels<kWhole>(w, logits_again + i, m, masks, &label_sums);
     }
 
-    AddGroupToNextRowMax<kWhole>(next, i, masks);
+    if (kFindMaxGroups) {
+      AddGroupToNextRowMaxWithGroups<kWhole>(next, i, masks);
+    } else {
+      AddGroupToNextRowMax<kWhole>(next, i, masks);
+    }
     if (prefetch.logits != nullptr && prefetch.by_array) {
 #pragma GCC unroll 8
       for (size_t k = 0; k < kSumGroup; ++k) {
@@ -1541,6 +1596,8 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
     XentRowStats& row_stats = stats[r % 8];
     NextRowMax ahead = StartNextRowMax(r + 2 < rows ? x + 2 * classes : nullptr);
     float ahead_max = 0.0f;
+    size_t ahead_first = 0;
+    size_t ahead_last = SIZE_MAX;
 
     bool exact = !shift.fast;
     bool completes_later = false;
@@ -1559,11 +1616,17 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
         prefetch.logits = logits + offset + kPrefetchRows * classes;
         prefetch.labels = labels + offset + kPrefetchRows * classes;
       }
-      const XentPassSums sums = XentExpPass(z, x, exp_store, grad != nullptr, !labels_in_pass3, classes, shift.max,
-                                            shift, &ahead, prefetch, streaming ? &streamer : nullptr,
-                                            pending.grad);
+      // Two instances, so that each compiles without the test.
+      const XentPassSums sums =
+          backprop == nullptr
+              ? XentExpPass<true>(z, x, exp_store, false, true, classes, shift.max, shift, &ahead, prefetch, nullptr,
+                                  nullptr)
+              : XentExpPass<false>(z, x, exp_store, true, !labels_in_pass3, classes, shift.max, shift, &ahead,
+                                   prefetch, streaming ? &streamer : nullptr, pending.grad);
       flush_pending();
-      if (ahead.row != nullptr) {
+      if (ahead.row != nullptr && backprop == nullptr) {
+        ahead_max = FinishNextRowMaxWithGroups(ahead, &ahead_first, &ahead_last);
+      } else if (ahead.row != nullptr) {
         ahead_max = FinishNextRowMax(ahead);
       }
 
@@ -1609,6 +1672,8 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
     shift = next_shift;
     if (ahead.row != nullptr) {
       next_shift = MakeRowShift(ahead_max);
+      next_shift.max_first = ahead_first;
+      next_shift.max_last = ahead_last;
     }
     if (exact) {
       row_stats = XentRowExact(z, x, grad, classes, streaming ? scratch : nullptr);
