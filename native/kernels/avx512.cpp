@@ -163,10 +163,10 @@ using FirstStage = void (*)(__m512* block);
 using FinalStage = void (*)(__m512* block, const __m512* x);
 
 // Applies a kernel of two stages, first(block) and then final(block, x), to x[0, n) and writes y[0, n), like
-// MapElements. The loop is software-pipelined: each step runs the first stage of one block and the final stage
-// of the block before it, which gives the out-of-order core two independent chains of half the length.
-// The final stage reads its block of x again from memory. y may be exactly x: a block of y is written only
-// after its block of x and the next one were read.
+// MapElements. The loop is software-pipelined. Each step runs the first stage of one block and the final stage
+// of the block before it, so the out-of-order core has two independent chains of half the length to work on. The
+// final stage reads its block of x again from memory. y may be exactly x: a block of y is written only after its
+// block of x and the next one were read.
 SIMD_NN_ALWAYS_INLINE void MapElementsInStages(const float* x, float* y, size_t n, FirstStage first,
                                                FinalStage final) {
   const auto whole = [&](__m512* block) SIMD_NN_LAMBDA_ALWAYS_INLINE {
@@ -381,12 +381,13 @@ SIMD_NN_ALWAYS_INLINE void SigmoidQuotientStage(__m512* e, const __m512* x) {
 // just below it, and Horner's rule rounds twice near s.
 //
 // About 22 operations per 16 elements, 11 of them on the two FMA pipes of AMD Zen 5, as in sigmoid. With a
-// whole block at a time the kernel ran at about 3.9x a copy in cache, against a 3.5x goal: one vector's chain
-// (about 17 dependent operations) is longer than sigmoid's, and the core could not overlap enough of it with
+// whole block at a time, the kernel ran at about 3.9x a copy in cache, against a 3.5x goal. One vector's chain
+// (about 17 dependent operations) is longer than sigmoid's, so the core could not overlap enough of it with
 // the next block. Run as two stages through MapElementsInStages (E, then the quotient), it is 12% faster at
 // 64K elements and 8% at 1M (tools/ab.mjs). Slower, and left out: s formed as r^2 q(r) + (r + c_j) (about
 // 2.4x a copy instead of 0.8x from 8M elements on, unexplained), E - (q0 + q0) on the adders, and two passes of
 // four vectors.
+//
 // Stage 1 of tanh: replaces each x in the block by E = e^(2|x|) - 1.
 SIMD_NN_ALWAYS_INLINE void TanhExpm1Stage(__m512* block) {
   constexpr size_t kCount = kBlockVectors;

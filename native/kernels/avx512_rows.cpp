@@ -2,24 +2,25 @@
 //
 // Rows of more than 16 classes are vectorized within the row. The fast path (most rows) finds the row maximum m
 // and computes e^(x - M), with M the multiple of ln2/16 nearest m (see RowShift), and the sums (float32 over
-// groups of eight vectors, then float64). A third pass writes the output from cache. The rows run as a pipeline.
-// The pass over row r also finds the maximum of row r + 2 (and prefetches row r + 4 when the input is too large
-// for the cache), and row r - 1's output pass runs during or right after it, so the core does not wait on a
-// row's reductions. The exact path (the original algorithm, with m itself and TwoSum) takes the rows the fast
-// path cannot: a maximum that is NaN, infinite or beyond kMaxFastRowMax, a cross-entropy sum below
-// kMinFastRestSum, or short cross-entropy rows, where its lower cost per row wins.
+// groups of eight vectors, then float64). A third pass writes the output from cache. The rows run as a pipeline,
+// so that the core does not wait on a row's reductions. The pass over row r also finds the maximum of row r + 2
+// (and prefetches row r + 4 when the input is too large for the cache). Row r - 1's output pass runs during or
+// right after it. The exact path (the original algorithm, with m itself and TwoSum) takes the rows the fast
+// path cannot. Those are rows with a maximum that is NaN, infinite or beyond kMaxFastRowMax, and cross-entropy
+// rows with a sum below kMinFastRestSum. Short cross-entropy rows take it too, because it costs less per row.
 //
 // Softmax rows of up to 16 classes are packed several to a vector (SoftmaxSmallRows). Cross-entropy rows of up
 // to 16 classes are vectorized across rows: lane r holds row r of a group of 16, its entries are gathered, and
 // the output is written in the natural layout with each lane's statistics broadcast to its row's elements.
 //
-// NOTE: on AMD Zen 5 (tools/quickbench.mjs), cross-entropy over 1000 classes with the gradient misses its goals
-// of 5x a copy in cache and 1.5x at 16M elements: about 8x at 64K elements and 2.4x at 16M. The loss alone runs
-// at about 5.1x and 1.3x. At 16M elements its speed depends on where the labels lie relative to the logits.
-// With both in one buffer, moving the labels by a few KiB changed it from 0.22 to 0.38 ns per element in a
-// one-off timing script. Full `npm run bench` runs measured 1.85x and 2.1x a copy. The cause is not found.
-// Without the software prefetches it ran at 0.43-0.57 ns per element everywhere. The gradient adds a third array to the traffic (a copy moves
-// two) and a pass over the row. The short-row path (up to 16 classes) of cross-entropy still gathers, at
+// NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
+// 16M elements. The full `npm run bench` run of 2026-12-05 (AMD Zen 5) measured 7.26x at 64K elements and 2.47x
+// at 16M; the loss alone ran at 4.79x and 1.36x. The gradient adds a third array to the traffic (a copy moves
+// two) and a pass over the row. Adding operations to pass 2 of gradient rows made 64K elements slower even
+// where they saved others (see AddGroupToNextRowMaxWithGroups). At 16M elements, the loss alone depends on
+// where the labels lie relative to the logits. With both in one buffer, labels about a multiple of 64 MiB
+// after the logits ran at up to 1.8x a copy before the prefetches went by array (see XentPrefetch). Now they
+// run at up to 1.4x. The cause is not found. The short-row path (up to 16 classes) of cross-entropy still gathers, at
 // about 30x a copy.
 #include "avx512_math.h"
 #include "kernel_set.h"
@@ -561,8 +562,8 @@ SIMD_NN_ALWAYS_INLINE float FinishNextRowMax(const NextRowMax& next) {
 // AddGroupToNextRowMax that also notes which groups hold each lane's maximum (in max0 alone), so that pass 2
 // of the row can look for the entries equal to its maximum in those groups only. It costs about five
 // operations per group more. The loss of cross-entropy over 1000 classes ran 3-8% faster with it at 64K and
-// 1M elements; with the gradient, 64K elements ran about 10% slower, so gradient rows go without it (AMD
-// Zen 5, tools/ab.mjs, four runs each).
+// 1M elements (AMD Zen 5, tools/ab.mjs, four runs each). With the gradient, 64K elements ran about 10% slower,
+// so gradient rows go without it.
 template <bool kWhole>
 SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMaxWithGroups(NextRowMax* next, size_t i, const __mmask16* masks) {
   if (next->row == nullptr) {
@@ -585,7 +586,8 @@ SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMaxWithGroups(NextRowMax* next, size
 }
 
 // The maximum of the row ahead from AddGroupToNextRowMaxWithGroups, with the offsets of the first and last
-// groups that hold it (all of the row when a NaN got in the way; the fast path finds NaN in the sum).
+// groups that hold it. When a NaN got in the way, the range is the whole row (the fast path finds NaN in the
+// sum).
 SIMD_NN_ALWAYS_INLINE float FinishNextRowMaxWithGroups(const NextRowMax& next, size_t* first, size_t* last) {
   const float max = _mm512_reduce_max_ps(next.max0);
   const __mmask16 lanes = _mm512_cmp_ps_mask(next.max0, _mm512_set1_ps(max), _CMP_EQ_OQ);
@@ -598,13 +600,12 @@ SIMD_NN_ALWAYS_INLINE float FinishNextRowMaxWithGroups(const NextRowMax& next, s
   return max;
 }
 
-// Pass 2 of the fast softmax: stores e^(x - M) of the row in exp_store unless that is null (exp_store may be
-// exactly x: each vector is read before it is written) and returns their sum in float64, NaN when the row has a
-// NaN entry. Along the
-// way it accumulates the maximum of a row ahead, prefetches `prefetch` (a row further ahead, or null) and,
-// unless previous_row is null, writes the previous row's output (pass 3) a vector per vector of this row:
-// spread out, its non-temporal stores drain to memory while the exponentials compute, where a separate pass
-// sent them in bursts (softmax of 16M elements: about 15% faster on AMD Zen 5).
+// Pass 2 of the fast softmax. Stores e^(x - M) of the row in exp_store unless that is null, and returns their
+// sum in float64, NaN when the row has a NaN entry. exp_store may be exactly x: each vector is read before it
+// is written. Along the way it accumulates the maximum of a row ahead, prefetches `prefetch` (a row further
+// ahead, or null) and, unless previous_row is null, writes the previous row's output (pass 3) a vector per
+// vector of this row. Spread out, its non-temporal stores drain to memory while the exponentials compute,
+// where a separate pass sent them in bursts (softmax of 16M elements: about 15% faster on AMD Zen 5).
 double SoftmaxExpPass(const float* x, float* exp_store, size_t classes, const RowShift& shift, NextRowMax* next,
                       const float* prefetch, RowScaler* previous_row) {
   __m512d sum_low = _mm512_setzero_pd();
@@ -1012,10 +1013,10 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
 
 // A row's gradient waiting for pass 3 of the fast cross-entropy path.
 //
-// Only scalars and pointers, no vectors (the row's RowShift is made again from `max` where needed): the
-// fields are written one by one, and a copy of a struct with vector members read them back with 64-byte
-// loads, which waited for those stores to complete. That copy took about a fifth of cross-entropy with the
-// gradient at 16M elements (AMD Zen 5, perf).
+// Only scalars and pointers, no vectors: the row's RowShift is made again from `max` where needed. The fields
+// are written one by one. A copy of a struct with vector members read them back with 64-byte loads, which
+// waited for those stores to complete. That copy took about a fifth of cross-entropy with the gradient at 16M
+// elements (AMD Zen 5, perf).
 struct PendingGradient {
   float* grad;             // null when no row waits
   const float* labels;
@@ -1237,9 +1238,9 @@ class GradientStreamer {
 // AccumulateLabels, in pass 2 or (see WriteGradientAndLabelSums) in pass 3.
 //
 // The label sum and the weighted shift are added in float32 within each group and in float64 across groups.
-// With non-negative labels every term z (x - max) has the same sign, and each is at most the loss: the
-// rounding of x - max, of the product and of the three levels of the sum tree leave a relative error below
-// 5 * 2^-24 in the weighted shift, and 3 * 2^-24 in the label sum, within the 8 ulp bound. Labels with the
+// With non-negative labels every term z (x - max) has the same sign, and each is at most the loss. The
+// roundings of x - max, of the product and of the three levels of the sum tree then leave a relative error
+// below 5 * 2^-24 in the weighted shift. The label sum keeps below 3 * 2^-24. Both are within the 8 ulp bound. Labels with the
 // sign bit set would let the terms cancel, so such rows are flagged for the exact path, as are rows whose
 // float32 sums overflow or turn NaN (infinite or NaN labels), whose limits the exact path handles.
 struct LabelAccumulators {
@@ -1363,12 +1364,12 @@ struct XentPassSums {
 // The rows that pass 2 of the fast cross-entropy path prefetches, and in which order.
 //
 // Each group of kSumGroup vectors prefetches its span of both rows. Rows without a gradient issue the span's
-// logits lines and then its labels lines (`by_array`); rows with a gradient alternate line by line. In one
-// process timing both builds on the same arrays (AMD Zen 5), the loss over 1000 classes at 16M elements ran at
-// 1.30x-1.38x a copy by array against 1.66x-1.80x alternating when the labels lay about a multiple of 64 MiB
-// after the logits in one buffer, and at 1.08x-1.12x against 1.13x-1.18x elsewhere. With the gradient, by
-// array ran no faster.
-// NOTE: why it helps is not known. GCC 12 spreads these prefetches among register moves; a build that issued
+// logits lines and then its labels lines (`by_array`); rows with a gradient alternate line by line. Both builds
+// were timed in one process on the same arrays (AMD Zen 5), for the loss over 1000 classes at 16M elements.
+// With the labels about a multiple of 64 MiB after the logits in one buffer, it ran at 1.30x-1.38x a copy by
+// array against 1.66x-1.80x alternating. Elsewhere it ran at 1.08x-1.12x against 1.13x-1.18x. With the
+// gradient, by array ran no faster.
+// NOTE: why it helps is not known. GCC 12 spreads these prefetches among register moves. A build that issued
 // the same prefetches back to back gained about half as much, so the gain may hang on code generation.
 struct XentPrefetch {
   const float* logits;  // null when the row prefetches nothing
@@ -1379,7 +1380,7 @@ struct XentPrefetch {
 // Pass 2 of the fast cross-entropy path. Stores e^(x - M) in exp_store when that is not null, finds the
 // position of a single maximum when find_max_position is set (the gradient needs it), and adds up the labels
 // (see AccumulateLabels) when sum_labels is set. Entries equal to the maximum are counted apart and left out of
-// the sum, so that the sum below the maximum (S') keeps its value for log1p when one class dominates; they are
+// the sum, so that the sum below the maximum (S') keeps its value for log1p when one class dominates. They are
 // looked for in the groups from shift.max_first to shift.max_last. Along the way it accumulates the maximum of
 // a row ahead (noting its groups with kFindMaxGroups), issues `prefetch` and, unless previous_row is null,
 // writes the previous row's streamed gradient a vector per vector of this row.
@@ -1553,8 +1554,8 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
   const bool prefetch_rows = PrefetchesRows(rows * classes);
   const double nan = __builtin_nan("");
   XentRowStats stats[8];
-  // Rows complete in order: a row whose labels pass 3 adds up completes when its gradient is written, during
-  // the next row; the others complete in their own step. Losses are written 8 rows at a time.
+  // Rows complete in order. A row whose labels pass 3 adds up completes when its gradient is written, during
+  // the next row. The others complete in their own step. Losses are written 8 rows at a time.
   const auto complete_row = [&](size_t r) SIMD_NN_LAMBDA_ALWAYS_INLINE {
     if (r % 8 == 7 || r + 1 == rows) {
       StoreLosses(stats, r % 8 + 1, loss + (r - r % 8));
