@@ -145,6 +145,40 @@ describeEachIsa('softmax', () => {
     }
   });
 
+  test("a row's result does not depend on the rows beside it", () => {
+    // On AVX-512, rows of up to 16 classes share vectors, and a row whose maximum the fast path cannot take
+    // (beyond 65536, infinite, all -inf, or NaN) is computed apart. Its neighbours must not notice.
+    const random = createRandom(25);
+    for (const classes of [3, 9, 16]) {
+      const row = uniform(random, classes, -8, 8);
+      const alone = softmax(row);
+      const oddRows = [
+        Float32Array.from({ length: classes }, (_, j) => (j === 0 ? 1e5 : 0)),
+        Float32Array.from({ length: classes }, (_, j) => (j === classes - 1 ? Infinity : 0)),
+        new Float32Array(classes).fill(-Infinity),
+        Float32Array.from({ length: classes }, (_, j) => (j === 1 ? NaN : 0)),
+      ];
+      const rows = 70;
+      const x = new Float32Array(rows * classes);
+      for (let r = 0; r < rows; r++) {
+        x.set(r % 5 === 2 ? oddRows[(r / 5) % oddRows.length | 0] : row, r * classes);
+      }
+      for (const inPlace of [false, true]) {
+        const input = x.slice();
+        const y = softmax(input, { shape: [rows, classes], out: inPlace ? input : undefined });
+        for (let r = 0; r < rows; r++) {
+          const got = y.subarray(r * classes, (r + 1) * classes);
+          const expected = r % 5 === 2 ? softmax(x.subarray(r * classes, (r + 1) * classes)) : alone;
+          for (let j = 0; j < classes; j++) {
+            if (!Object.is(got[j], expected[j])) {
+              expect.fail(`${classes} classes, row ${r}, class ${j}, in place ${inPlace}: ${got[j]} != ${expected[j]}`);
+            }
+          }
+        }
+      }
+    }
+  });
+
   test('any axis, read with strides', () => {
     const random = createRandom(25);
     const shape = [3, 7, 5, 4];

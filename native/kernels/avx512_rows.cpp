@@ -785,7 +785,7 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
 // (every lane of a segment ends up with them), and the results are packed back (VCOMPRESSPS). The exponential
 // is the fast one of the long rows, with each segment's own shift. About 30 + 4 log2(P) vector operations per
 // 16 lanes, against two 19-cycle gathers per 16 elements (AMD Zen 5) for the lanes-as-rows layout, which
-// remains for groups with a maximum the fast path cannot take (NaN, infinite or beyond kMaxFastRowMax).
+// remains for rows with a maximum the fast path cannot take (NaN, infinite or beyond kMaxFastRowMax).
 class SegmentLayout {
  public:
   explicit SegmentLayout(size_t classes) {
@@ -803,6 +803,9 @@ class SegmentLayout {
   }
 
   size_t rows_per_vector() const { return rows_per_vector_; }
+
+  // Whether row `row` of the vector (its segment's first lane) is set in a lane mask.
+  bool HasRow(__mmask16 mask, size_t row) const { return ((mask >> (row * width_)) & 1u) != 0; }
 
   // The lanes that carry elements when the vector takes `rows` rows (at most rows_per_vector()).
   __mmask16 Lanes(size_t rows) const {
@@ -852,7 +855,10 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
     size_t first_row[kSmallRowVectors];
     __m512 v[kSmallRowVectors];
     __m512 max[kSmallRowVectors];
-    __mmask16 exact = 0;
+    // Rows whose maximum the fast path cannot take, as segment lanes, and as the lanes of the packed output.
+    __mmask16 exact[kSmallRowVectors];
+    __mmask16 exact_output[kSmallRowVectors];
+    bool any_exact = false;
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSmallRowVectors; ++k) {
       first_row[k] = r0 + k * rows_per_vector;
@@ -867,14 +873,17 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
     for (size_t k = 0; k < kSmallRowVectors; ++k) {
       max[k] = layout.Reduce(v[k], false);
       // NaN fails the comparison, so NaN and infinite maxima take the exact path too.
-      const __mmask16 big = _mm512_mask_cmp_ps_mask(lanes[k], _mm512_abs_ps(max[k]),
-                                                    _mm512_set1_ps(kMaxFastRowMax), _CMP_NLE_UQ);
-      exact = static_cast<__mmask16>(exact | big);
-    }
-    if (exact != 0) {
-      const size_t count = rows - r0 < rows_per_step ? rows - r0 : rows_per_step;
-      SoftmaxLanes(x + r0 * classes, y + r0 * classes, count, classes);
-      continue;
+      exact[k] = _mm512_mask_cmp_ps_mask(lanes[k], _mm512_abs_ps(max[k]), _mm512_set1_ps(kMaxFastRowMax),
+                                         _CMP_NLE_UQ);
+      exact_output[k] = 0;
+      if (__builtin_expect(exact[k] != 0, 0)) {
+        any_exact = true;
+        for (size_t row = 0; row < rows_per_vector; ++row) {
+          if (layout.HasRow(exact[k], row)) {
+            exact_output[k] = static_cast<__mmask16>(exact_output[k] | (((1u << classes) - 1u) << (row * classes)));
+          }
+        }
+      }
     }
 
     __m512 e[kSmallRowVectors];
@@ -896,7 +905,21 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
       // up to 16 terms (at most 4 roundings) and the exponential stay well within the 8 ulp bound.
       const __m512 result = _mm512_div_ps(e[k], layout.Reduce(e[k], true));
       if (contiguous[k] != 0) {
-        _mm512_mask_storeu_ps(y + first_row[k] * classes, contiguous[k], _mm512_maskz_compress_ps(lanes[k], result));
+        _mm512_mask_storeu_ps(y + first_row[k] * classes, static_cast<__mmask16>(contiguous[k] & ~exact_output[k]),
+                              _mm512_maskz_compress_ps(lanes[k], result));
+      }
+    }
+
+    // Rows the fast path cannot take go through SoftmaxLanes one by one, after the others are written: a row's
+    // result then never depends on its neighbours, and in place, its input is still there.
+    if (__builtin_expect(any_exact, 0)) {
+      for (size_t k = 0; k < kSmallRowVectors; ++k) {
+        for (size_t row = 0; row < rows_per_vector; ++row) {
+          if (layout.HasRow(exact[k], row)) {
+            const size_t offset = (first_row[k] + row) * classes;
+            SoftmaxLanes(x + offset, y + offset, 1, classes);
+          }
+        }
       }
     }
   }
