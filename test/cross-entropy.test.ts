@@ -124,7 +124,7 @@ describeEachIsa('softmax cross-entropy', () => {
     expectRowsWithinBound(labels, logits, rows, classes, loss, backprop);
 
     // Without backprop, the AVX-512 path looks for the maximum only in the groups where the pass over an
-    // earlier row saw it (from the third row on); the loss must not change.
+    // earlier row saw it (from the third row on). The loss must not change.
     const lossOnly = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes] });
     expect(Array.from(lossOnly)).toEqual(Array.from(loss));
 
@@ -163,6 +163,27 @@ describeEachIsa('softmax cross-entropy', () => {
     expect(ulpError(loss[0], expected)).toBeLessThanOrEqual(LOSS_MAX_ULP);
     expect(ulpError(backprop[0], -expected)).toBeLessThanOrEqual(BACKPROP_MAX_ULP);
     expect(ulpError(backprop[1], expected)).toBeLessThanOrEqual(BACKPROP_MAX_ULP);
+  });
+
+  test('a dominant class over many classes whose exponentials are subnormal', () => {
+    // Each e^(x - max) below about e^-87.3 is a subnormal float32, rounded with an absolute error up to 2^-150.
+    // Thousands of them add up to a normal loss, which must keep its 8 ulp bound.
+    for (const classes of [4096, 65536]) {
+      for (const gap of [90.4, 93, 96.2, 98.1]) {
+        const logits = new Float32Array(classes).fill(-gap);
+        logits[0] = 0;
+        const labels = new Float32Array(classes);
+        labels[0] = 1;
+        const expected = (classes - 1) * Math.exp(Math.fround(-gap));
+        if (expected < 2 ** -126) {
+          continue;
+        }
+        for (const backprop of [undefined, new Float32Array(classes)]) {
+          const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [1, classes], backprop });
+          expect(ulpError(loss[0], expected), `${classes} classes, gap ${gap}`).toBeLessThanOrEqual(LOSS_MAX_ULP);
+        }
+      }
+    }
   });
 
   test('rows with NaN, +inf or only -inf are NaN', () => {
@@ -229,8 +250,8 @@ describeEachIsa('softmax cross-entropy', () => {
 
   test('labels that call for the exact path, in any row, with backprop', () => {
     // Rows long enough for the fast path with a gradient. On AVX-512 such a row's labels are added up while
-    // its gradient is written, after the next row's exponentials, and a row whose labels turn out to need the
-    // exact path is computed again; every row must still equal the same row computed alone.
+    // its gradient is written, after the next row's exponentials. A row whose labels turn out to need the
+    // exact path is computed again. Every row must still equal the same row computed alone.
     const rows = 10;
     const classes = 1000;
     const random = createRandom(77);

@@ -76,17 +76,26 @@ static SIMD_NN_ALWAYS_INLINE ExpArgument ReduceExpArgument(__m256 x) {
 // s = e^r - 1 = r + r^2 q(r) is rounded once, so the error stays close to 0.5 ulp. 2^floor(n/8) is applied
 // as 2^(m >> 1) and then 2^(m - (m >> 1)): both factors are normal floats, the first product is exact, and
 // the second rounds once, also into the subnormal range, or overflows to +inf.
-static SIMD_NN_ALWAYS_INLINE __m256 ExpFromReduced(__m256 biased_n, __m256 r) {
+// Returns the mantissa T_high + (T_high * s + T_low) ~ 2^((n mod 8)/8) * e^r of ExpFromReduced.
+static SIMD_NN_ALWAYS_INLINE __m256 ExpMantissa(__m256 biased_n, __m256 r) {
   __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(approx::kExp8Poly2), r, _mm256_set1_ps(approx::kExp8Poly1));
   q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(approx::kExp8Poly0));
   const __m256 s = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r);
   const __m256i index = _mm256_castps_si256(biased_n);
   const __m256 table_high = _mm256_permutevar8x32_ps(_mm256_loadu_ps(approx::kExp2Table8High), index);
   const __m256 table_low = _mm256_permutevar8x32_ps(_mm256_loadu_ps(approx::kExp2Table8Low), index);
-  const __m256 mantissa = _mm256_add_ps(table_high, _mm256_fmadd_ps(table_high, s, table_low));
+  return _mm256_add_ps(table_high, _mm256_fmadd_ps(table_high, s, table_low));
+}
 
+// Returns floor(n / 8) from biased_n = n + kRoundingMagic.
+static SIMD_NN_ALWAYS_INLINE __m256i ExpPowerOfTwo(__m256 biased_n) {
   const __m256i magic_bits = _mm256_castps_si256(_mm256_set1_ps(approx::kRoundingMagic));
-  const __m256i m = _mm256_srai_epi32(_mm256_sub_epi32(index, magic_bits), 3);
+  return _mm256_srai_epi32(_mm256_sub_epi32(_mm256_castps_si256(biased_n), magic_bits), 3);
+}
+
+static SIMD_NN_ALWAYS_INLINE __m256 ExpFromReduced(__m256 biased_n, __m256 r) {
+  const __m256 mantissa = ExpMantissa(biased_n, r);
+  const __m256i m = ExpPowerOfTwo(biased_n);
   const __m256i m_low = _mm256_srai_epi32(m, 1);
   const __m256i m_high = _mm256_sub_epi32(m, m_low);
   const __m256i bias = _mm256_set1_epi32(127);
@@ -162,6 +171,32 @@ static SIMD_NN_ALWAYS_INLINE __m256d LowMaskToDouble(__m256 mask) {
 }
 static SIMD_NN_ALWAYS_INLINE __m256d HighMaskToDouble(__m256 mask) {
   return _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(_mm256_castps_si256(mask), 1)));
+}
+
+// ExpShifted of the lanes set in `lanes`, widened to float64 with the power of two applied there, into low and
+// high halves. Other lanes, and those where x - m is below kExpMinArg, are 0. For x - m below about -87.3,
+// ExpShifted rounds its result to a subnormal float32, off by up to 2^-150; here it keeps a float32's
+// precision. A sum of many such terms can be a normal number, which the cross-entropy loss depends on.
+static SIMD_NN_ALWAYS_INLINE void ExpShiftedInDouble(__m256 x, __m256 m, __m256 neg_m, __m256 lanes, __m256d* low,
+                                                     __m256d* high) {
+  const __m256 t = _mm256_sub_ps(x, m);
+  const __m256 virtual_neg_m = _mm256_sub_ps(t, x);
+  const __m256 virtual_x = _mm256_sub_ps(t, virtual_neg_m);
+  const __m256 error = _mm256_add_ps(_mm256_sub_ps(x, virtual_x), _mm256_sub_ps(neg_m, virtual_neg_m));
+  const __m256 in_range = _mm256_and_ps(lanes, _mm256_cmp_ps(t, _mm256_set1_ps(approx::kExpMinArg), _CMP_GE_OQ));
+
+  const ExpArgument argument = ReduceExpArgument(_mm256_max_ps(_mm256_set1_ps(approx::kExpMinArg), t));
+  const __m256 r_high = _mm256_add_ps(argument.r_high, _mm256_and_ps(in_range, error));
+  const __m256 r = _mm256_fnmadd_ps(argument.n, _mm256_set1_ps(approx::kLn2Lo / 8.0f), r_high);
+  const __m256 mantissa = _mm256_and_ps(in_range, ExpMantissa(argument.biased_n, r));
+  const __m256i k = ExpPowerOfTwo(argument.biased_n);
+  const __m256i bias = _mm256_set1_epi64x(1023);
+  const __m256d scale_low = _mm256_castsi256_pd(
+      _mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(k)), bias), 52));
+  const __m256d scale_high = _mm256_castsi256_pd(
+      _mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(k, 1)), bias), 52));
+  *low = _mm256_mul_pd(LowToDouble(mantissa), scale_low);
+  *high = _mm256_mul_pd(HighToDouble(mantissa), scale_high);
 }
 
 // Rounds two float64 vectors to float32 and joins them, `low` in lanes 0-3.

@@ -235,6 +235,28 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
 // ---------------------------------------------------------------------------------------------------------
 // Softmax cross-entropy
 
+// Below this times the class count, the sum below the maximum (S') may owe a relative error above 2^-23 to
+// terms rounded to subnormal float32 values (off by up to 2^-150 each), and it is added up again with
+// ExpShiftedInDouble. Only rows where one class dominates the others by about 69 nats or more get there.
+constexpr double kSubnormalTermsSum = 0x1p-100;
+
+// Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64.
+double RestSumInDouble(const float* x, size_t classes, __m256 m, __m256 neg_m) {
+  __m256d low_sum = _mm256_setzero_pd();
+  __m256d high_sum = _mm256_setzero_pd();
+  for (size_t i = 0; i < classes; i += kLanes) {
+    const __m256i mask = ChunkMask(i, classes);
+    const __m256 v = _mm256_maskload_ps(x + i, mask);
+    const __m256 below_max = _mm256_andnot_ps(_mm256_cmp_ps(v, m, _CMP_EQ_OQ), _mm256_castsi256_ps(mask));
+    __m256d low;
+    __m256d high;
+    ExpShiftedInDouble(v, m, neg_m, below_max, &low, &high);
+    low_sum = _mm256_add_pd(low_sum, low);
+    high_sum = _mm256_add_pd(high_sum, high);
+  }
+  return ReduceAdd(_mm256_add_pd(low_sum, high_sum));
+}
+
 // Computes one row's statistics and, when grad is not null, its gradient e^(x - max) / S - z. grad may be
 // exactly x. With a scratch row (streaming mode), e^(x - max) waits there instead of in grad, and grad is
 // written once, with non-temporal stores.
@@ -297,7 +319,10 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
       _mm256_maskstore_ps(exp_store + i, mask, e);
     }
   }
-  const double rest = ReduceAdd(_mm256_add_pd(rest_low, rest_high));
+  double rest = ReduceAdd(_mm256_add_pd(rest_low, rest_high));
+  if (rest < static_cast<double>(classes) * kSubnormalTermsSum) {
+    rest = RestSumInDouble(x, classes, m, neg_m);
+  }
   XentRowStats stats;
   stats.log1p_argument = static_cast<double>(max_count - 1) + rest;
   stats.label_sum = label_sum;

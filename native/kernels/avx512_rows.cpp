@@ -928,6 +928,28 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
 // ---------------------------------------------------------------------------------------------------------
 // Softmax cross-entropy
 
+// Below this times the class count, the sum below the maximum (S') may owe a relative error above 2^-23 to
+// terms rounded to subnormal float32 values (off by up to 2^-150 each), and it is added up again with
+// ExpShiftedInDouble. Only rows where one class dominates the others by about 69 nats or more get there.
+constexpr double kSubnormalTermsSum = 0x1p-100;
+
+// Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64.
+double RestSumInDouble(const float* x, size_t classes, __m512 m, __m512 neg_m) {
+  __m512d low_sum = _mm512_setzero_pd();
+  __m512d high_sum = _mm512_setzero_pd();
+  for (size_t i = 0; i < classes; i += kLanes) {
+    const __mmask16 mask = ChunkMask(i, classes);
+    const __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+    const __mmask16 below_max = _mm512_mask_cmp_ps_mask(mask, v, m, _CMP_NEQ_UQ);
+    __m512d low;
+    __m512d high;
+    ExpShiftedInDouble(v, m, neg_m, below_max, &low, &high);
+    low_sum = _mm512_add_pd(low_sum, low);
+    high_sum = _mm512_add_pd(high_sum, high);
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(low_sum, high_sum));
+}
+
 // Computes one row's statistics and, when grad is not null, its gradient e^(x - max) / S - z. grad may be
 // exactly x. With a scratch row (streaming mode), e^(x - max) waits there instead of in grad, and grad is
 // written once, with non-temporal stores.
@@ -986,7 +1008,10 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
       _mm512_mask_storeu_ps(exp_store + i, mask, e);
     }
   }
-  const double rest = _mm512_reduce_add_pd(_mm512_add_pd(rest_low, rest_high));
+  double rest = _mm512_reduce_add_pd(_mm512_add_pd(rest_low, rest_high));
+  if (rest < static_cast<double>(classes) * kSubnormalTermsSum) {
+    rest = RestSumInDouble(x, classes, m, neg_m);
+  }
   XentRowStats stats;
   stats.log1p_argument = static_cast<double>(max_count - 1) + rest;
   stats.label_sum = label_sum;
