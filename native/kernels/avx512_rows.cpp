@@ -804,9 +804,6 @@ class SegmentLayout {
 
   size_t rows_per_vector() const { return rows_per_vector_; }
 
-  // Whether row `row` of the vector (its segment's first lane) is set in a lane mask.
-  bool HasRow(__mmask16 mask, size_t row) const { return ((mask >> (row * width_)) & 1u) != 0; }
-
   // The lanes that carry elements when the vector takes `rows` rows (at most rows_per_vector()).
   __mmask16 Lanes(size_t rows) const {
     return rows == rows_per_vector_ ? lanes_
@@ -844,6 +841,42 @@ class SegmentLayout {
 // chain of about 110 cycles, and one vector at a time ran 3x slower than eight (AMD Zen 5, 16 classes).
 constexpr size_t kSmallRowVectors = 8;
 
+void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes);
+
+// One step of SoftmaxSmallRows (up to kSmallRowVectors * kLanes elements) that holds rows the fast path cannot
+// take: rows with a NaN or +inf, only -inf, or a maximum beyond kMaxFastRowMax. Those go through SoftmaxLanes
+// one by one. The others go through SoftmaxSmallRows on a copy where those rows are zeros, which gives them the
+// same bits as in a step without such rows: a row's result never depends on its neighbours. y may be exactly
+// x: every row is read before it is written.
+void SoftmaxSmallRowsApart(const float* x, float* y, size_t rows, size_t classes) {
+  alignas(64) float input[kSmallRowVectors * kLanes];
+  alignas(64) float output[kSmallRowVectors * kLanes];
+  bool apart[kSmallRowVectors * kLanes];
+  for (size_t r = 0; r < rows; ++r) {
+    float max = -__builtin_inff();
+    bool has_nan = false;
+    for (size_t j = 0; j < classes; ++j) {
+      const float v = x[r * classes + j];
+      has_nan = has_nan || v != v;
+      max = v > max ? v : max;
+    }
+    apart[r] = has_nan || !(__builtin_fabsf(max) <= kMaxFastRowMax);
+    for (size_t j = 0; j < classes; ++j) {
+      input[r * classes + j] = apart[r] ? 0.0f : x[r * classes + j];
+    }
+  }
+  SoftmaxSmallRows(input, output, rows, classes);
+  for (size_t r = 0; r < rows; ++r) {
+    if (apart[r]) {
+      SoftmaxLanes(x + r * classes, y + r * classes, 1, classes);
+    } else {
+      for (size_t j = 0; j < classes; ++j) {
+        y[r * classes + j] = output[r * classes + j];
+      }
+    }
+  }
+}
+
 void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
   const SegmentLayout layout(classes);
   const size_t rows_per_vector = layout.rows_per_vector();
@@ -855,10 +888,7 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
     size_t first_row[kSmallRowVectors];
     __m512 v[kSmallRowVectors];
     __m512 max[kSmallRowVectors];
-    // Rows whose maximum the fast path cannot take, as segment lanes, and as the lanes of the packed output.
-    __mmask16 exact[kSmallRowVectors];
-    __mmask16 exact_output[kSmallRowVectors];
-    bool any_exact = false;
+    __mmask16 exact = 0;
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSmallRowVectors; ++k) {
       first_row[k] = r0 + k * rows_per_vector;
@@ -873,17 +903,14 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
     for (size_t k = 0; k < kSmallRowVectors; ++k) {
       max[k] = layout.Reduce(v[k], false);
       // NaN fails the comparison, so NaN and infinite maxima take the exact path too.
-      exact[k] = _mm512_mask_cmp_ps_mask(lanes[k], _mm512_abs_ps(max[k]), _mm512_set1_ps(kMaxFastRowMax),
-                                         _CMP_NLE_UQ);
-      exact_output[k] = 0;
-      if (__builtin_expect(exact[k] != 0, 0)) {
-        any_exact = true;
-        for (size_t row = 0; row < rows_per_vector; ++row) {
-          if (layout.HasRow(exact[k], row)) {
-            exact_output[k] = static_cast<__mmask16>(exact_output[k] | (((1u << classes) - 1u) << (row * classes)));
-          }
-        }
-      }
+      const __mmask16 big = _mm512_mask_cmp_ps_mask(lanes[k], _mm512_abs_ps(max[k]),
+                                                    _mm512_set1_ps(kMaxFastRowMax), _CMP_NLE_UQ);
+      exact = static_cast<__mmask16>(exact | big);
+    }
+    if (exact != 0) {
+      const size_t count = rows - r0 < rows_per_step ? rows - r0 : rows_per_step;
+      SoftmaxSmallRowsApart(x + r0 * classes, y + r0 * classes, count, classes);
+      continue;
     }
 
     __m512 e[kSmallRowVectors];
@@ -905,21 +932,7 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
       // up to 16 terms (at most 4 roundings) and the exponential stay well within the 8 ulp bound.
       const __m512 result = _mm512_div_ps(e[k], layout.Reduce(e[k], true));
       if (contiguous[k] != 0) {
-        _mm512_mask_storeu_ps(y + first_row[k] * classes, static_cast<__mmask16>(contiguous[k] & ~exact_output[k]),
-                              _mm512_maskz_compress_ps(lanes[k], result));
-      }
-    }
-
-    // Rows the fast path cannot take go through SoftmaxLanes one by one, after the others are written: a row's
-    // result then never depends on its neighbours, and in place, its input is still there.
-    if (__builtin_expect(any_exact, 0)) {
-      for (size_t k = 0; k < kSmallRowVectors; ++k) {
-        for (size_t row = 0; row < rows_per_vector; ++row) {
-          if (layout.HasRow(exact[k], row)) {
-            const size_t offset = (first_row[k] + row) * classes;
-            SoftmaxLanes(x + offset, y + offset, 1, classes);
-          }
-        }
+        _mm512_mask_storeu_ps(y + first_row[k] * classes, contiguous[k], _mm512_maskz_compress_ps(lanes[k], result));
       }
     }
   }
