@@ -843,8 +843,8 @@ constexpr size_t kSmallRowVectors = 8;
 
 void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes);
 
-// One step of SoftmaxSmallRows (up to kSmallRowVectors * kLanes elements) that holds rows the fast path cannot
-// take: rows with a NaN or +inf, only -inf, or a maximum beyond kMaxFastRowMax. Those go through SoftmaxLanes
+// One step of SoftmaxSmallRows (up to kSmallRowVectors * kLanes elements) with rows the fast path cannot take:
+// rows with a NaN or +inf, only -inf, or a maximum beyond kMaxFastRowMax. Those go through SoftmaxLanes
 // one by one. The others go through SoftmaxSmallRows on a copy where those rows are zeros, which gives them the
 // same bits as in a step without such rows: a row's result never depends on its neighbours. y may be exactly
 // x: every row is read before it is written.
