@@ -71,6 +71,41 @@ SIMD_NN_ALWAYS_INLINE void StorePartialBlock(float* y, size_t i, size_t n, const
   }
 }
 
+// Loads the whole block at x.
+SIMD_NN_ALWAYS_INLINE void LoadBlock(const float* x, __m512* block) {
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kBlockVectors; ++k) {
+    block[k] = _mm512_loadu_ps(x + k * kLanes);
+  }
+}
+
+// Stores the whole block at y, with non-temporal stores when streaming (y then aligned to 64 bytes).
+SIMD_NN_ALWAYS_INLINE void StoreBlock(float* y, const __m512* block, bool streaming) {
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kBlockVectors; ++k) {
+    if (streaming) {
+      _mm512_stream_ps(y + k * kLanes, block[k]);
+    } else {
+      _mm512_storeu_ps(y + k * kLanes, block[k]);
+    }
+  }
+}
+
+// Applies f to the head of x, the elements before the first 64-byte boundary of y (`head` of them, fewer than
+// 16), and writes them to y. They go in the last lanes of a vector that ends at that boundary (see
+// VectorEndingAt), so that every later store of y is aligned.
+template <typename BlockFn>
+SIMD_NN_ALWAYS_INLINE void MapHead(const float* x, float* y, size_t head, BlockFn f) {
+  __m512 block[kBlockVectors];
+  const __mmask16 mask = LastLanes(head);
+  for (size_t k = 1; k < kBlockVectors; ++k) {
+    block[k] = _mm512_setzero_ps();
+  }
+  block[0] = _mm512_maskz_loadu_ps(mask, VectorEndingAt(x, head));
+  f(block);
+  _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, block[0]);
+}
+
 // Applies f to x[0, n) and writes y[0, n). y may be exactly x: each block is read before it is written.
 // A head aligns the stores of y to 64 bytes, so that none splits a cache line, and large outputs are then
 // written with non-temporal stores. Partial blocks (the head and the tail) go through the same f, so every
@@ -80,40 +115,21 @@ SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, Block
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
   const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
   if (head != 0) {
-    // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
-    const __mmask16 mask = LastLanes(head);
-    for (size_t k = 1; k < kBlockVectors; ++k) {
-      block[k] = _mm512_setzero_ps();
-    }
-    block[0] = _mm512_maskz_loadu_ps(mask, VectorEndingAt(x, head));
-    f(block);
-    _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, block[0]);
+    MapHead(x, y, head, f);
   }
 
   size_t i = head;
   if (streaming) {
     for (; i + kBlockElements <= n; i += kBlockElements) {
-#pragma GCC unroll 8
-      for (size_t k = 0; k < kBlockVectors; ++k) {
-        block[k] = _mm512_loadu_ps(x + i + k * kLanes);
-      }
+      LoadBlock(x + i, block);
       f(block);
-#pragma GCC unroll 8
-      for (size_t k = 0; k < kBlockVectors; ++k) {
-        _mm512_stream_ps(y + i + k * kLanes, block[k]);
-      }
+      StoreBlock(y + i, block, true);
     }
   } else {
     for (; i + kBlockElements <= n; i += kBlockElements) {
-#pragma GCC unroll 8
-      for (size_t k = 0; k < kBlockVectors; ++k) {
-        block[k] = _mm512_loadu_ps(x + i + k * kLanes);
-      }
+      LoadBlock(x + i, block);
       f(block);
-#pragma GCC unroll 8
-      for (size_t k = 0; k < kBlockVectors; ++k) {
-        _mm512_storeu_ps(y + i + k * kLanes, block[k]);
-      }
+      StoreBlock(y + i, block, false);
     }
   }
   if (i < n) {
@@ -182,47 +198,23 @@ SIMD_NN_ALWAYS_INLINE void MapElementsInStages(const float* x, float* y, size_t 
   const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
   __m512 block[kBlockVectors];
   if (head != 0) {
-    const __mmask16 mask = LastLanes(head);
-    for (size_t k = 1; k < kBlockVectors; ++k) {
-      block[k] = _mm512_setzero_ps();
-    }
-    block[0] = _mm512_maskz_loadu_ps(mask, VectorEndingAt(x, head));
-    whole(block);
-    _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, block[0]);
+    MapHead(x, y, head, whole);
   }
 
   size_t i = head;
   if (i + 2 * kBlockElements <= n) {
-    const auto store_block = [&](size_t at, const __m512* out) SIMD_NN_LAMBDA_ALWAYS_INLINE {
-#pragma GCC unroll 8
-      for (size_t k = 0; k < kBlockVectors; ++k) {
-        if (streaming) {
-          _mm512_stream_ps(y + at + k * kLanes, out[k]);
-        } else {
-          _mm512_storeu_ps(y + at + k * kLanes, out[k]);
-        }
-      }
-    };
+    // The final stage of the block at `at`, whose first stage left `pending`.
     const auto finish_block = [&](size_t at, __m512* pending) SIMD_NN_LAMBDA_ALWAYS_INLINE {
       __m512 input[kBlockVectors];
-#pragma GCC unroll 8
-      for (size_t k = 0; k < kBlockVectors; ++k) {
-        input[k] = _mm512_loadu_ps(x + at + k * kLanes);
-      }
+      LoadBlock(x + at, input);
       final(pending, input);
-      store_block(at, pending);
+      StoreBlock(y + at, pending, streaming);
     };
     __m512 pending[kBlockVectors];
-#pragma GCC unroll 8
-    for (size_t k = 0; k < kBlockVectors; ++k) {
-      pending[k] = _mm512_loadu_ps(x + i + k * kLanes);
-    }
+    LoadBlock(x + i, pending);
     first(pending);
     for (; i + 2 * kBlockElements <= n; i += kBlockElements) {
-#pragma GCC unroll 8
-      for (size_t k = 0; k < kBlockVectors; ++k) {
-        block[k] = _mm512_loadu_ps(x + i + kBlockElements + k * kLanes);
-      }
+      LoadBlock(x + i + kBlockElements, block);
       first(block);
       finish_block(i, pending);
 #pragma GCC unroll 8
@@ -233,15 +225,9 @@ SIMD_NN_ALWAYS_INLINE void MapElementsInStages(const float* x, float* y, size_t 
     finish_block(i, pending);
     i += kBlockElements;
   } else if (i + kBlockElements <= n) {
-#pragma GCC unroll 8
-    for (size_t k = 0; k < kBlockVectors; ++k) {
-      block[k] = _mm512_loadu_ps(x + i + k * kLanes);
-    }
+    LoadBlock(x + i, block);
     whole(block);
-#pragma GCC unroll 8
-    for (size_t k = 0; k < kBlockVectors; ++k) {
-      _mm512_storeu_ps(y + i + k * kLanes, block[k]);
-    }
+    StoreBlock(y + i, block, false);
     i += kBlockElements;
   }
   if (i < n) {
