@@ -165,7 +165,7 @@ describeEachIsa('softmax cross-entropy', () => {
     expect(ulpError(backprop[1], expected)).toBeLessThanOrEqual(BACKPROP_MAX_ULP);
   });
 
-  test('a dominant class over many classes whose exponentials are subnormal', () => {
+  test('dominant class over subnormal terms', () => {
     // Each e^(x - max) below about e^-87.3 is a subnormal float32, rounded with an absolute error up to 2^-150.
     // Thousands of them add up to a normal loss, which must keep its 8 ulp bound.
     for (const classes of [4096, 65536]) {
@@ -248,7 +248,7 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
-  test('labels that call for the exact path, in any row, with backprop', () => {
+  test('exact-path labels in any row', () => {
     // Rows long enough for the fast path with a gradient. On AVX-512 such a row's labels are added up while
     // its gradient is written, after the next row's exponentials. A row whose labels turn out to need the
     // exact path is computed again. Every row must still equal the same row computed alone.

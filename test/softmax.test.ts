@@ -145,7 +145,7 @@ describeEachIsa('softmax', () => {
     }
   });
 
-  test("a row's result does not depend on the rows beside it", () => {
+  test('short rows ignore their neighbours', () => {
     // On AVX-512, rows of up to 16 classes share vectors, and a row whose maximum the fast path cannot take
     // (beyond 65536, infinite, all -inf, or NaN) is computed apart. Its neighbours must not notice.
     const random = createRandom(25);

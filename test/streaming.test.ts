@@ -80,7 +80,7 @@ describeEachIsa('outputs large enough for non-temporal stores', () => {
     ['sigmoid', sigmoid],
     ['tanh', tanh],
   ] as const) {
-    test(`${name} in one call equals ${name} in pieces`, () => {
+    test(`${name} matches pieces`, () => {
       const whole = fn(logits);
       const pieces = new Float32Array(ELEMENTS);
       for (let start = 0; start < ELEMENTS; start += PIECE_ROWS * CLASSES) {
@@ -91,12 +91,12 @@ describeEachIsa('outputs large enough for non-temporal stores', () => {
     });
   }
 
-  test('softmax in one call equals softmax in pieces', () => {
+  test('softmax matches pieces', () => {
     const whole = softmax(logits, { shape: [ROWS, CLASSES] });
     expectSameBits(whole, softmaxInPieces(logits), 'softmax');
   });
 
-  test('cross-entropy loss and backprop in one call equal them in pieces', () => {
+  test('cross-entropy matches pieces', () => {
     const random = createRandom(43);
     const labels = uniform(random, ELEMENTS, 0, 0.002);
     // A row whose labels send it to the exact path, and a dominant class.
@@ -115,14 +115,14 @@ describeEachIsa('outputs large enough for non-temporal stores', () => {
 });
 
 describeEachIsa('non-temporal outputs in place', () => {
-  test('softmax over its own logits equals softmax in pieces', () => {
+  test('softmax in place matches pieces', () => {
     const logits = makeLogits(45);
     const pieces = softmaxInPieces(logits);
     softmax(logits, { shape: [ROWS, CLASSES], out: logits });
     expectSameBits(logits, pieces, 'softmax in place');
   });
 
-  test('cross-entropy backprop over its own logits equals backprop in pieces', () => {
+  test('backprop in place matches pieces', () => {
     const logits = makeLogits(47);
     const labels = uniform(createRandom(49), ELEMENTS, 0, 0.002);
     labels[5 * CLASSES + 10] = -0.5;
@@ -134,7 +134,7 @@ describeEachIsa('non-temporal outputs in place', () => {
 });
 
 describe('piece size', () => {
-  test('pieces stay below the threshold and the whole goes past it', () => {
+  test('sizes straddle the threshold', () => {
     expect(PIECE_ROWS * CLASSES * 4).toBeLessThanOrEqual(4_000_000);
     expect(ELEMENTS * 4).toBeGreaterThan(32 * 2 ** 20);
   });
