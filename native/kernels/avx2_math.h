@@ -173,10 +173,11 @@ static SIMD_NN_ALWAYS_INLINE __m256d HighMaskToDouble(__m256 mask) {
   return _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(_mm256_castps_si256(mask), 1)));
 }
 
-// ExpShifted of the lanes set in `lanes`, widened to float64 with the power of two applied there, into low and
-// high halves. Other lanes, and those where x - m is below kExpMinArg, are 0. For x - m below about -87.3,
-// ExpShifted rounds its result to a subnormal float32, off by up to 2^-150; here it keeps a float32's
-// precision. A sum of many such terms can be a normal number, which the cross-entropy loss depends on.
+// Computes ExpShifted of the lanes set in `lanes`, widened to float64 with the power of two applied there,
+// into low and high halves. Other lanes, and those where x - m is below kExpMinArg, are 0. For x - m below
+// about -87.3, ExpShifted rounds its result to a subnormal float32, off by up to 2^-150; here it keeps a
+// float32's precision. A sum of many such terms can be a normal number, which the cross-entropy loss depends
+// on.
 static SIMD_NN_ALWAYS_INLINE void ExpShiftedInDouble(__m256 x, __m256 m, __m256 neg_m, __m256 lanes, __m256d* low,
                                                      __m256d* high) {
   const __m256 t = _mm256_sub_ps(x, m);

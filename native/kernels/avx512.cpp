@@ -306,7 +306,7 @@ constexpr float kSigmoidClamp = 88.0f;
 // -inf -> +0; +inf -> +1; negative -> e (the destination); positive -> +1.
 constexpr int kSigmoidNumeratorTable = static_cast<int>(0xA0A8AA22u);
 
-// Stage 1 of sigmoid: replaces each x in the block by e = e^-|x|.
+// Replaces each x in the block by e = e^-|x|: stage 1 of sigmoid.
 SIMD_NN_ALWAYS_INLINE void SigmoidExpStage(__m512* block) {
   constexpr size_t kCount = kBlockVectors;
   __m512 biased_n[kCount];
@@ -332,7 +332,7 @@ SIMD_NN_ALWAYS_INLINE void SigmoidExpStage(__m512* block) {
   }
 }
 
-// Stage 2 of sigmoid: replaces each e in the block by sigmoid of the matching x in `x`.
+// Replaces each e in the block by sigmoid of the matching x in `x`: stage 2 of sigmoid.
 SIMD_NN_ALWAYS_INLINE void SigmoidQuotientStage(__m512* e, const __m512* x) {
   constexpr size_t kCount = kBlockVectors;
   __m512 y0[kCount];
@@ -374,7 +374,7 @@ SIMD_NN_ALWAYS_INLINE void SigmoidQuotientStage(__m512* e, const __m512* x) {
 // 2.4x a copy instead of 0.8x from 8M elements on, unexplained), E - (q0 + q0) on the adders, and two passes of
 // four vectors.
 //
-// Stage 1 of tanh: replaces each x in the block by E = e^(2|x|) - 1.
+// Replaces each x in the block by E = e^(2|x|) - 1: stage 1 of tanh.
 SIMD_NN_ALWAYS_INLINE void TanhExpm1Stage(__m512* block) {
   constexpr size_t kCount = kBlockVectors;
   const __m512 one = _mm512_set1_ps(1.0f);
@@ -408,7 +408,7 @@ SIMD_NN_ALWAYS_INLINE void TanhExpm1Stage(__m512* block) {
   }
 }
 
-// Stage 2 of tanh: replaces each E in the block by tanh, with the sign of the matching x in `x`.
+// Replaces each E in the block by tanh, with the sign of the matching x in `x`: stage 2 of tanh.
 SIMD_NN_ALWAYS_INLINE void TanhQuotientStage(__m512* e, const __m512* x) {
   constexpr size_t kCount = kBlockVectors;
   const __m512 two = _mm512_set1_ps(2.0f);

@@ -187,10 +187,11 @@ static SIMD_NN_ALWAYS_INLINE __m512d HighToDouble(__m512 v) {
   return _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
 }
 
-// ExpShifted of the lanes in `mask`, widened to float64 with the power of two applied there, into low and high
-// halves. Lanes outside the mask, and those where x - m is below kExpMinArg, are 0. For x - m below about -87.3,
-// ExpShifted rounds its result to a subnormal float32, off by up to 2^-150; here it keeps a float32's
-// precision. A sum of many such terms can be a normal number, which the cross-entropy loss depends on.
+// Computes ExpShifted of the lanes in `mask`, widened to float64 with the power of two applied there, into
+// low and high halves. Lanes outside the mask, and those where x - m is below kExpMinArg, are 0. For x - m
+// below about -87.3, ExpShifted rounds its result to a subnormal float32, off by up to 2^-150; here it keeps
+// a float32's precision. A sum of many such terms can be a normal number, which the cross-entropy loss
+// depends on.
 static SIMD_NN_ALWAYS_INLINE void ExpShiftedInDouble(__m512 x, __m512 m, __m512 neg_m, __mmask16 mask, __m512d* low,
                                                      __m512d* high) {
   const __m512 t = _mm512_sub_ps(x, m);

@@ -127,7 +127,7 @@ constexpr size_t kSumGroup = 8;
 // gradient over 1000 classes ran 3-7% slower at 64K and 1M elements (AMD Zen 5, tools/ab.mjs).
 constexpr size_t kPrefetchRows = 4;
 
-// Whether a row kernel over `elements` floats per array prefetches rows (see kPrefetchRows).
+// Returns whether a row kernel over `elements` floats per array prefetches rows (see kPrefetchRows).
 SIMD_NN_ALWAYS_INLINE bool PrefetchesRows(size_t elements) {
   return elements * sizeof(float) >= StreamingThresholdBytes();
 }
@@ -158,8 +158,8 @@ struct RowShift {
   __m512 magic;      // kRoundingMagicWithBias - N: rounding 16 x / ln2 with it leaves n - N + 2032 in the bits
   __m512 lower;      // M - 87.9: x clamped to it gets n - N >= -2030 and 2^floor((n - N)/16) = 0
   double reduced;    // R = m - M, in [-ln2/32, ln2/32]
-  size_t max_first;  // offsets of the first and last groups of kSumGroup vectors that may hold m (all of the
-  size_t max_last;   // row unless the row's maximum was found with FinishNextRowMaxWithGroups)
+  size_t max_first;  // offsets of the first and last groups of kSumGroup vectors that may contain m (all of
+  size_t max_last;   // the row unless the row's maximum was found with FinishNextRowMaxWithGroups)
 };
 
 SIMD_NN_ALWAYS_INLINE RowShift MakeRowShift(float max) {
@@ -227,11 +227,12 @@ SIMD_NN_ALWAYS_INLINE __m512 ExpShiftedFastPrecise(__m512 x, const RowShift& shi
   return _mm512_mul_ps(ExpMantissa(_mm512_castps_si512(biased_n), r), PowerOfTwoOrZero(biased_n));
 }
 
-// ExpShiftedFast of a group of vectors, one step at a time over the group: the steps of one vector form a long
-// dependency chain, and issuing the group's independent steps together keeps the FP pipes busy. The group a
-// row ends in computes all its vectors too, those past the row from -inf (whose exponential is 0). Skipping
-// them took a branch per vector and step: cross-entropy over 1040 classes (one vector past the last whole
-// group) ran 20% slower, and cross-entropy and softmax over 1000 classes 4-7% (AMD Zen 5, tools/ab.mjs).
+// Computes ExpShiftedFast for a group of vectors, one step at a time over the group: the steps of one vector
+// form a long dependency chain, and issuing the group's independent steps together keeps the FP pipes busy.
+// The group a row ends in computes all its vectors too, those past the row from -inf (whose exponential is
+// 0). Skipping them took a branch per vector and step: cross-entropy over 1040 classes (one vector past the
+// last whole group) ran 20% slower, and cross-entropy and softmax over 1000 classes 4-7% (AMD Zen 5,
+// tools/ab.mjs).
 SIMD_NN_ALWAYS_INLINE void ExpShiftedFastGroup(__m512* v, const RowShift& shift) {
   __m512 biased_n[kSumGroup];
   __m512 r[kSumGroup];
@@ -531,7 +532,7 @@ struct NextRowMax {
   const float* row;  // null for the last row
   __m512 max0;
   __m512 max1;
-  __m512i first;  // with groups: per lane, the offsets of the first and last groups that hold its maximum
+  __m512i first;  // with groups: per lane, the offsets of the first and last groups that contain its maximum
   __m512i last;
 };
 
@@ -559,11 +560,11 @@ SIMD_NN_ALWAYS_INLINE float FinishNextRowMax(const NextRowMax& next) {
   return _mm512_reduce_max_ps(_mm512_max_ps(next.max0, next.max1));
 }
 
-// AddGroupToNextRowMax that also notes which groups hold each lane's maximum (in max0 alone), so that pass 2
-// of the row can look for the entries equal to its maximum in those groups only. It costs about five
-// operations per group more. The loss of cross-entropy over 1000 classes ran 3-8% faster with it at 64K and
-// 1M elements (AMD Zen 5, tools/ab.mjs, four runs each). With the gradient, 64K elements ran about 10% slower,
-// so gradient rows go without it.
+// Works as AddGroupToNextRowMax and also notes which groups contain each lane's maximum (in max0 alone), so
+// that pass 2 of the row can look for the entries equal to its maximum in those groups only. It costs about
+// five operations per group more. The loss of cross-entropy over 1000 classes ran 3-8% faster with it at 64K
+// and 1M elements (AMD Zen 5, tools/ab.mjs, four runs each). With the gradient, 64K elements ran about 10%
+// slower, so gradient rows go without it.
 template <bool kWhole>
 SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMaxWithGroups(NextRowMax* next, size_t i, const __mmask16* masks) {
   if (next->row == nullptr) {
@@ -585,9 +586,9 @@ SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMaxWithGroups(NextRowMax* next, size
   next->max0 = _mm512_max_ps(next->max0, group_max);
 }
 
-// The maximum of the row ahead from AddGroupToNextRowMaxWithGroups, with the offsets of the first and last
-// groups that hold it. When a NaN got in the way, the range is the whole row (the fast path finds NaN in the
-// sum).
+// Returns the maximum of the row ahead from AddGroupToNextRowMaxWithGroups, with the offsets of the first and
+// last groups that contain it. When a NaN got in the way, the range is the whole row (the fast path finds NaN
+// in the sum).
 SIMD_NN_ALWAYS_INLINE float FinishNextRowMaxWithGroups(const NextRowMax& next, size_t* first, size_t* last) {
   const float max = _mm512_reduce_max_ps(next.max0);
   const __mmask16 lanes = _mm512_cmp_ps_mask(next.max0, _mm512_set1_ps(max), _CMP_EQ_OQ);
@@ -843,11 +844,11 @@ constexpr size_t kSmallRowVectors = 8;
 
 void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes);
 
-// One step of SoftmaxSmallRows (up to kSmallRowVectors * kLanes elements) with rows the fast path cannot take:
-// rows with a NaN or +inf, only -inf, or a maximum beyond kMaxFastRowMax. Those go through SoftmaxLanes
-// one by one. The others go through SoftmaxSmallRows on a copy where those rows are zeros, which gives them the
-// same bits as in a step without such rows: a row's result never depends on its neighbours. y may be exactly
-// x: every row is read before it is written.
+// Computes one step of SoftmaxSmallRows (up to kSmallRowVectors * kLanes elements) with rows the fast path
+// cannot take: rows with a NaN or +inf, only -inf, or a maximum beyond kMaxFastRowMax. Those go through
+// SoftmaxLanes one by one. The others go through SoftmaxSmallRows on a copy where those rows are zeros, which
+// gives them the same bits as in a step without such rows: a row's result never depends on its neighbours. y
+// may be exactly x: every row is read before it is written.
 void SoftmaxSmallRowsApart(const float* x, float* y, size_t rows, size_t classes) {
   alignas(64) float input[kSmallRowVectors * kLanes];
   alignas(64) float output[kSmallRowVectors * kLanes];
@@ -1270,7 +1271,8 @@ class GradientStreamer {
   }
 
  private:
-  // e^(x - M) of the lanes in mask: loaded from exp_store, or computed again from the logits when it is null.
+  // Returns e^(x - M) of the lanes in mask: loaded from exp_store, or computed again from the logits when it
+  // is null.
   SIMD_NN_ALWAYS_INLINE __m512 Exponentials(const float* exp_store, const float* logits, __mmask16 mask) const {
     if (exp_store_ != nullptr) {
       return _mm512_maskz_loadu_ps(mask, exp_store);
@@ -1364,11 +1366,11 @@ SIMD_NN_ALWAYS_INLINE LabelSums FinishLabels(const LabelAccumulators& sums) {
   return totals;
 }
 
-// Pass 3 of the fast cross-entropy path for a row whose e^(x - M) waits in scratch and whose gradient gets
-// ordinary stores (in cache), with the row's label sums. Pass 2 then leaves the labels alone: it is bound by
-// its arithmetic, while this pass waits on its stores and has room for the sums. Cross-entropy with the
-// gradient over 1000 classes ran 11-15% faster at 64K and 1M elements than with the sums in pass 2 (AMD Zen 5,
-// tools/ab.mjs). The sums are formed exactly as pass 2 would, in the same groups.
+// Runs pass 3 of the fast cross-entropy path for a row whose e^(x - M) waits in scratch and whose gradient
+// gets ordinary stores (in cache), with the row's label sums. Pass 2 then leaves the labels alone: it is
+// bound by its arithmetic, while this pass waits on its stores and has room for the sums. Cross-entropy with
+// the gradient over 1000 classes ran 11-15% faster at 64K and 1M elements than with the sums in pass 2 (AMD
+// Zen 5, tools/ab.mjs). The sums are formed exactly as pass 2 would, in the same groups.
 LabelSums WriteGradientAndLabelSums(const PendingGradient& row, size_t classes) {
   // Locals, not the fields of `row`: the compiler would reload those after every store to grad.
   float* const grad = row.grad;
@@ -1380,7 +1382,8 @@ LabelSums WriteGradientAndLabelSums(const PendingGradient& row, size_t classes) 
   LabelAccumulators sums = StartLabels();
   const auto process_group = [&](size_t i, const __mmask16* masks, auto whole) SIMD_NN_LAMBDA_ALWAYS_INLINE {
     constexpr bool kWhole = decltype(whole)::value;
-    // Every load of the group comes before its stores, which the compiler cannot prove to miss them.
+    // Every load of the group comes before its stores. The compiler cannot prove that the stores miss those
+    // memory locations, so it would not move a load above a store.
     __m512 w[kSumGroup];
     __m512 e[kSumGroup];
     LoadLabelGroup<kWhole>(labels + i, masks, w);
@@ -1487,7 +1490,7 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
       }
     }
 
-    // The entries equal to the maximum are counted and left out of the sum, in the groups that may hold
+    // The entries equal to the maximum are counted and left out of the sum, in the groups that may contain
     // them. Most rows have them in one group, so the other groups of the range only compare.
     if (i >= shift.max_first && i <= shift.max_last) {
       __mmask16 at_max[kSumGroup];
@@ -1678,7 +1681,7 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
         prefetch.logits = logits + offset + kPrefetchRows * classes;
         prefetch.labels = labels + offset + kPrefetchRows * classes;
       }
-      // Two instances, so that each compiles without the test.
+      // Two instances of XentExpPass, so that neither tests kFindMaxGroups at run time.
       const XentPassSums sums =
           backprop == nullptr
               ? XentExpPass<true>(z, x, exp_store, false, true, classes, shift.max, shift, &ahead, prefetch, nullptr,
