@@ -45,9 +45,10 @@ using BlockFunction = void (*)(__m512* block);
 using BinaryVectorFunction = __m512 (*)(__m512, __m512);
 
 // Element-wise kernels work on blocks of kBlockVectors vectors and run each step of their computation over
-// the whole block before the next step (sigmoid and tanh in two stages, see MapElementsInStages). The steps of one vector form a long dependency chain (exp, then a
-// division), and eight independent chains side by side let the out-of-order core keep its FP ports busy.
-// One vector at a time ran about 25% slower on AMD Zen 5 (sigmoid, measured with tools/quickbench.mjs).
+// the whole block before the next step (sigmoid and tanh in two stages, see MapElementsInStages). The steps
+// of one vector form a long dependency chain (exp, then a division), and eight independent chains side by
+// side let the out-of-order core keep its FP ports busy. One vector at a time ran about 25% slower on AMD Zen
+// 5 (sigmoid, measured with tools/quickbench.mjs).
 constexpr size_t kBlockVectors = 8;
 constexpr size_t kBlockElements = kBlockVectors * kLanes;
 
@@ -463,7 +464,9 @@ SIMD_NN_ALWAYS_INLINE __m512 SigmoidXentVector(__m512 z, __m512 x) {
 }
 
 void Relu(const float* x, float* y, size_t n) { MapElements(x, y, n, ReluBlock); }
-void Sigmoid(const float* x, float* y, size_t n) { MapElementsInStages(x, y, n, SigmoidExpStage, SigmoidQuotientStage); }
+void Sigmoid(const float* x, float* y, size_t n) {
+  MapElementsInStages(x, y, n, SigmoidExpStage, SigmoidQuotientStage);
+}
 void Tanh(const float* x, float* y, size_t n) { MapElementsInStages(x, y, n, TanhExpm1Stage, TanhQuotientStage); }
 void Exp(const float* x, float* y, size_t n) { MapElements(x, y, n, ExpBlock); }
 

@@ -1259,7 +1259,8 @@ class GradientStreamer {
     Advance(classes_);
     if (body_end_ < classes_) {
       const __mmask16 mask = FirstLanes(classes_ - body_end_);
-      const __m512 e = Exponentials(exp_store_ != nullptr ? exp_store_ + body_end_ : nullptr, logits_ + body_end_, mask);
+      const __m512 e =
+          Exponentials(exp_store_ != nullptr ? exp_store_ + body_end_ : nullptr, logits_ + body_end_, mask);
       __m512 g = _mm512_fmsub_ps(e, inverse_sum_, _mm512_maskz_loadu_ps(mask, labels_ + body_end_));
       if (fixed_position_ - body_end_ < kLanes) {
         g = _mm512_mask_mov_ps(g, static_cast<__mmask16>(1u << (fixed_position_ - body_end_)),
