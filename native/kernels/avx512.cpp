@@ -47,8 +47,8 @@ using BinaryVectorFunction = __m512 (*)(__m512, __m512);
 // Element-wise kernels work on blocks of kBlockVectors vectors and run each step of their computation over
 // the whole block before the next step (sigmoid and tanh in two stages, see MapElementsInStages). The steps
 // of one vector form a long dependency chain (exp, then a division), and eight independent chains side by
-// side let the out-of-order core keep its FP ports busy. One vector at a time ran about 25% slower on AMD Zen
-// 5 (sigmoid, measured with tools/quickbench.mjs).
+// side let the out-of-order core keep its FP ports busy. One vector at a time ran about 25% slower on AMD
+// Zen 5 (sigmoid, measured with tools/quickbench.mjs).
 constexpr size_t kBlockVectors = 8;
 constexpr size_t kBlockElements = kBlockVectors * kLanes;
 
