@@ -16,8 +16,8 @@ bool SupportsAvx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-// The AVX-512 set uses the F, VL, BW and DQ subsets, and PREFETCHW; every CPU with AVX-512 since Skylake-SP
-// has all of them.
+// The AVX-512 set uses the F, VL, BW and DQ subsets, and PREFETCHW. Intel CPUs since Skylake-SP and AMD CPUs
+// since Zen 4 have all of them.
 bool SupportsAvx512() {
   __builtin_cpu_init();
   return SupportsAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&

@@ -132,7 +132,7 @@ describeEachIsa('element-wise', (isa) => {
       });
 
       test('special values in long arrays', () => {
-        // Long enough for the blocked and pipelined paths; each special value lands in many lane positions.
+        // Long enough for the blocked and pipelined paths. Each special value lands in many lane positions.
         const random = createRandom(21);
         const x = uniform(random, 5000, low, high);
         for (let i = 0; i < x.length; i += 7) {

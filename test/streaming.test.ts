@@ -53,7 +53,10 @@ function softmaxInPieces(logits: Float32Array): Float32Array {
 }
 
 /** Softmax cross-entropy with backprop of the rows, PIECE_ROWS rows per call. */
-function crossEntropyInPieces(labels: Float32Array, logits: Float32Array): { loss: Float32Array; backprop: Float32Array } {
+function crossEntropyInPieces(
+  labels: Float32Array,
+  logits: Float32Array,
+): { loss: Float32Array; backprop: Float32Array } {
   const loss = new Float32Array(ROWS);
   const backprop = new Float32Array(ELEMENTS);
   for (let row = 0; row < ROWS; row += PIECE_ROWS) {

@@ -235,9 +235,10 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
 // ---------------------------------------------------------------------------------------------------------
 // Softmax cross-entropy
 
-// Below this times the class count, the sum below the maximum (S') may owe a relative error above 2^-23 to
-// terms rounded to subnormal float32 values (off by up to 2^-150 each), and it is added up again with
-// ExpShiftedInDouble. Only rows where one class dominates the others by about 69 nats or more get there.
+// Terms rounded to subnormal float32 values (off by up to 2^-150 each) can shift the sum below the maximum
+// (S') by up to classes * 2^-150, which reaches 2^-23 of S' below classes * 2^-127. Below this much wider
+// margin times the class count, S' is added up again with ExpShiftedInDouble. Only rows where one class
+// dominates the others by about 69 nats or more get there.
 constexpr double kSubnormalTermsSum = 0x1p-100;
 
 // Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64.

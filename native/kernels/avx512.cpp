@@ -467,7 +467,9 @@ void Relu(const float* x, float* y, size_t n) { MapElements(x, y, n, ReluBlock);
 void Sigmoid(const float* x, float* y, size_t n) {
   MapElementsInStages(x, y, n, SigmoidExpStage, SigmoidQuotientStage);
 }
-void Tanh(const float* x, float* y, size_t n) { MapElementsInStages(x, y, n, TanhExpm1Stage, TanhQuotientStage); }
+void Tanh(const float* x, float* y, size_t n) {
+  MapElementsInStages(x, y, n, TanhExpm1Stage, TanhQuotientStage);
+}
 void Exp(const float* x, float* y, size_t n) { MapElements(x, y, n, ExpBlock); }
 
 void SigmoidXent(const float* labels, const float* logits, float* out, size_t n) {

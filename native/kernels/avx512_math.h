@@ -189,7 +189,7 @@ static SIMD_NN_ALWAYS_INLINE __m512d HighToDouble(__m512 v) {
 
 // Computes ExpShifted of the lanes in `mask`, widened to float64 with the power of two applied there, into
 // low and high halves. Lanes outside the mask, and those where x - m is below kExpMinArg, are 0. For x - m
-// below about -87.3, ExpShifted rounds its result to a subnormal float32, off by up to 2^-150; here it keeps
+// below about -87.3, ExpShifted rounds its result to a subnormal float32, off by up to 2^-150. Here it keeps
 // a float32's precision. A sum of many such terms can be a normal number, which the cross-entropy loss
 // depends on.
 static SIMD_NN_ALWAYS_INLINE void ExpShiftedInDouble(__m512 x, __m512 m, __m512 neg_m, __mmask16 mask, __m512d* low,

@@ -15,7 +15,7 @@
 //
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
 // 16M elements. The full `npm run bench` run of 2026-12-05 (AMD Zen 5) measured 7.26x at 64K elements and 2.40x
-// at 16M; the loss alone ran at 4.71x and 1.25x. The gradient adds a third array to the traffic (a copy moves
+// at 16M, and the loss alone ran at 4.71x and 1.25x. The gradient adds a third array to the traffic (a copy moves
 // two) and a pass over the row. Adding operations to pass 2 of gradient rows made 64K elements slower even
 // where they saved others (see AddGroupToNextRowMaxWithGroups). At 16M elements, the loss alone depends on
 // where the labels lie relative to the logits. With both in one buffer, labels about a multiple of 64 MiB
@@ -121,10 +121,10 @@ constexpr float kMaxFastRowMax = 65536.0f;
 constexpr size_t kSumGroup = 8;
 
 // Distance in rows from the row being computed to the row being prefetched, for inputs read from memory. The
-// first pass of a row reads it from memory; the prefetches issued while the previous rows compute let it find
-// the row in cache. Inputs smaller than StreamingThresholdBytes() are taken to be in cache and get no software
-// prefetches: there, the prefetched rows pushed lines still in use out of L1, and cross-entropy with the
-// gradient over 1000 classes ran 3-7% slower at 64K and 1M elements (AMD Zen 5, tools/ab.mjs).
+// first pass of a row reads it from memory, and the prefetches issued while the previous rows compute let it
+// find the row in cache. Inputs smaller than StreamingThresholdBytes() are taken to be in cache and get no
+// software prefetches. There, the prefetched rows pushed lines still in use out of L1, so cross-entropy with
+// the gradient over 1000 classes ran 3-7% slower at 64K and 1M elements (AMD Zen 5, tools/ab.mjs).
 constexpr size_t kPrefetchRows = 4;
 
 // Returns whether a row kernel over `elements` floats per array prefetches rows (see kPrefetchRows).
@@ -942,9 +942,10 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
 // ---------------------------------------------------------------------------------------------------------
 // Softmax cross-entropy
 
-// Below this times the class count, the sum below the maximum (S') may owe a relative error above 2^-23 to
-// terms rounded to subnormal float32 values (off by up to 2^-150 each), and it is added up again with
-// ExpShiftedInDouble. Only rows where one class dominates the others by about 69 nats or more get there.
+// Terms rounded to subnormal float32 values (off by up to 2^-150 each) can shift the sum below the maximum
+// (S') by up to classes * 2^-150, which reaches 2^-23 of S' below classes * 2^-127. Below this much wider
+// margin times the class count, S' is added up again with ExpShiftedInDouble. Only rows where one class
+// dominates the others by about 69 nats or more get there.
 constexpr double kSubnormalTermsSum = 0x1p-100;
 
 // Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64.
@@ -1370,7 +1371,7 @@ SIMD_NN_ALWAYS_INLINE LabelSums FinishLabels(const LabelAccumulators& sums) {
 // Runs pass 3 of the fast cross-entropy path for a row whose e^(x - M) waits in scratch and whose gradient
 // gets ordinary stores (in cache), with the row's label sums. Pass 2 then leaves the labels alone: it is
 // bound by its arithmetic, while this pass waits on its stores and has room for the sums. Cross-entropy with
-// the gradient over 1000 classes ran 11-15% faster at 64K and 1M elements than with the sums in pass 2 (AMD
+// the gradient over 1000 classes ran 5-6% faster at 64K and 1M elements than with the sums in pass 2 (AMD
 // Zen 5, tools/ab.mjs). The sums are formed exactly as pass 2 would, in the same groups.
 LabelSums WriteGradientAndLabelSums(const PendingGradient& row, size_t classes) {
   // Locals, not the fields of `row`: the compiler would reload those after every store to grad.
@@ -1429,7 +1430,7 @@ struct XentPassSums {
 // The rows that pass 2 of the fast cross-entropy path prefetches, and in which order.
 //
 // Each group of kSumGroup vectors prefetches its span of both rows. Rows without a gradient issue the span's
-// logits lines and then its labels lines (`by_array`); rows with a gradient alternate line by line. Both builds
+// logits lines and then its labels lines (`by_array`). Rows with a gradient alternate line by line. Both builds
 // were timed in one process on the same arrays (AMD Zen 5), for the loss over 1000 classes at 16M elements.
 // With the labels about a multiple of 64 MiB after the logits in one buffer, it ran at 1.30x-1.38x a copy by
 // array against 1.66x-1.80x alternating. Elsewhere it ran at 1.08x-1.12x against 1.13x-1.18x. With the
