@@ -16,8 +16,8 @@ bool SupportsAvx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-// The AVX-512 set uses the F, VL, BW and DQ subsets, and PREFETCHW. Intel CPUs since Skylake-SP and AMD CPUs
-// since Zen 4 have all of them.
+// The AVX-512 set uses the F, VL, BW and DQ subsets, and PREFETCHW (CPUID flag PRFCHW). A CPU that lacks any
+// of them gets the AVX2 set.
 bool SupportsAvx512() {
   __builtin_cpu_init();
   return SupportsAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
