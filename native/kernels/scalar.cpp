@@ -3,6 +3,8 @@
 // float32, so its results are within 1 ulp of the correctly rounded value. Speed is secondary here.
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "kernel_set.h"
@@ -13,11 +15,18 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
+// Selects on the bit pattern: the encodings from 0x80000001 (-denorm_min) to 0xFF800000 (-inf) are the
+// negative numbers, and they become +0. NaN of either sign passes through, and so does -0, whose sign relu
+// leaves unspecified. A float comparison here compiled to a branch (GCC 12), which random signs mispredict half
+// the time: about 3 ns per element. The integer select has no branch, and the compiler vectorizes the loop.
+// y may be exactly x, which leaves no dependence between iterations (ivdep).
 void Relu(const float* x, float* y, size_t n) {
+#pragma GCC ivdep
   for (size_t i = 0; i < n; ++i) {
-    // A branch-free select that the compiler vectorizes. NaN fails the comparison and passes through, and so
-    // does -0, whose sign relu leaves unspecified.
-    y[i] = x[i] < 0.0f ? 0.0f : x[i];
+    uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof(bits));
+    const uint32_t result = bits - 0x80000001u < 0x7F800000u ? 0u : bits;
+    std::memcpy(y + i, &result, sizeof(result));
   }
 }
 
