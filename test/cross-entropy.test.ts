@@ -353,6 +353,34 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
+  test('in-place backprop on rows that add up S\' again', () => {
+    // Rows whose sum below the maximum (S') is 0 or tiny add it up again from the logits after the first pass
+    // over them. In place, that pass must not have overwritten them. Zero logits (a freshly initialized layer)
+    // and any row of equal logits have S' = 0; a class 90 nats above the rest leaves only subnormal terms.
+    const rowKinds: Array<[string, (row: Float32Array) => void]> = [
+      ['zero logits', (row) => row.fill(0)],
+      ['equal logits', (row) => row.fill(1.5)],
+      ['a class 90 above the rest', (row) => row.fill(-90).fill(0, 0, 1)],
+    ];
+    for (const classes of [17, 100, 1000, 5000]) {
+      for (const [kind, fill] of rowKinds) {
+        const rows = 3;
+        const random = createRandom(classes);
+        const logits = uniform(random, rows * classes, -5, 5);
+        fill(logits.subarray(classes, 2 * classes));
+        const labels = uniform(random, rows * classes, 0, 0.01);
+        labels.fill(0, classes, 2 * classes).fill(1, classes, classes + 1);
+        const backprop = new Float32Array(rows * classes);
+        const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+        expectRowsWithinBound(labels, logits, rows, classes, loss, backprop);
+
+        const inPlaceLoss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop: logits });
+        expect(Array.from(inPlaceLoss), `${kind}, ${classes} classes: loss`).toEqual(Array.from(loss));
+        expect(Array.from(logits), `${kind}, ${classes} classes: backprop`).toEqual(Array.from(backprop));
+      }
+    }
+  });
+
   test('in-place backprop with broadcast labels', () => {
     // The logits have the full shape here, so the gradient may overwrite them. Broadcast logits would throw.
     const random = createRandom(38);

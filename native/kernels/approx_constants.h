@@ -65,16 +65,11 @@ constexpr float kExp2Table8Low[8] = {
     0x0p+0f,         -0x1.c15742p-27f, 0x1.4636e2p-25f,  -0x1.593abcp-25f, 0x1.9fcef4p-26f, 0x1.15506ep-27f,
     -0x1.a94b14p-26f, -0x1.822dbcp-27f,
 };
-
-// The AVX2 tanh: tanh(x) = x + x^3 * P(x^2) for 0 <= x < kTanhPolyLimit, with P(u) = sum kTanhPolyK * u^K.
-// Maximum relative error 2^-28.7 with these float32 coefficients. Above the limit tanh(x) >= 0.5 and is
-// computed as 1 - 2e / (1 + e), whose subtracted term is then at most half the result.
-constexpr float kTanhPolyLimit = 0.5625f;
-constexpr float kTanhPoly0 = -0x1.555548p-2f;  // -0.3333331346511841
-constexpr float kTanhPoly1 = 0x1.110c72p-3f;   // 0.1333245187997818
-constexpr float kTanhPoly2 = -0x1.b90944p-5f;  // -0.053837426006793976
-constexpr float kTanhPoly3 = 0x1.582f96p-6f;   // 0.021007439121603966
-constexpr float kTanhPoly4 = -0x1.94ff8p-8f;   // -0.006179779767990112
+// The same for kExp2Table8High, for the AVX2 sigmoid and tanh.
+constexpr float kExp2Table8RelativeLow[8] = {
+    0x0p+0f,        -0x1.9c0c22p-27f, 0x1.125002p-25f,  -0x1.0a355p-25f,
+    0x1.26055cp-26f, 0x1.67a1cap-28f, -0x1.f9c304p-27f, -0x1.a5217cp-28f,
+};
 
 // The encoding of kExp2Table16High[j] less (127 << 23) + (j << 19), as integers. Adding (n + 2032) << 19,
 // with n = 16 k + j and 0 <= n + 2032 < 2^13, gives the encoding of 2^k kExp2Table16High[j] for k > -127:
@@ -83,6 +78,11 @@ constexpr int kExp2Table16HighBitsLessIndex[16] = {
     0,       -152893, -289342, -408621, -509968, -592590, -655657, -698305,
     -719629, -718684, -694486, -646004, -572163, -471841, -343865, -187011,
 };
+// The same for kExp2Table8High: the encoding less (127 << 23) + (j << 20), so that adding (n + 1016) << 20,
+// with n = 8 k + j and 0 <= n + 1016 < 2^11, gives the encoding of 2^k kExp2Table8High[j].
+constexpr int kExp2Table8HighBitsLessIndex[8] = {
+    0, -289342, -509968, -655657, -719629, -694486, -572163, -343865,
+};
 
 // e^r - 1 = r + r^2 q(r) on 0 <= r <= ln2 / 16 (widened by 0.2% at both ends), for the AVX-512 tanh. The
 // constants are 4 q(2h) = sum kTanhExpm1PolyK * h^K in h = r / 2. Maximum relative error of e^r - 1 is 2^-30.7
@@ -90,6 +90,13 @@ constexpr int kExp2Table16HighBitsLessIndex[16] = {
 constexpr float kTanhExpm1Poly0 = 0x1.000004p+1f;  // 2.000000476837158
 constexpr float kTanhExpm1Poly1 = 0x1.554c12p+0f;  // 1.333191990852356
 constexpr float kTanhExpm1Poly2 = 0x1.5b137cp-1f;  // 0.6778830289840698
+
+// The same on 0 <= r <= ln2 / 8 with q of degree 3, for the AVX2 tanh (an 8-entry table). Maximum relative
+// error of e^r - 1 is 2^-31.0 with float32 coefficients.
+constexpr float kTanh8Expm1Poly0 = 0x1p+1f;         // 2.0
+constexpr float kTanh8Expm1Poly1 = 0x1.5555aap+0f;  // 1.3333383798599243
+constexpr float kTanh8Expm1Poly2 = 0x1.552758p-1f;  // 0.6663157939910889
+constexpr float kTanh8Expm1Poly3 = 0x1.1adffep-2f;  // 0.2762450873851776
 
 // tanh(x) rounds to 1 in float32 once 1 - tanh(x) < 2^-25, that is for x > 13 * ln2 = 9.0109. Larger
 // arguments are clamped to this value, where 1 - 2e/(1 + e) with e = e^(-2x) still rounds to exactly 1.

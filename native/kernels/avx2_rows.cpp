@@ -95,6 +95,80 @@ bool FindRowMax(const float* z, const float* x, size_t classes, float* max, doub
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// The row shift
+
+// Rows whose maximum exceeds this magnitude use ExpShifted: ExpShiftedFast rounds x * 8/ln2 to an integer with
+// kRoundingMagic, which works below 2^22.
+constexpr float kMaxFastRowMax = 65536.0f;
+
+// The shift of a row for ExpShiftedFast, as in the AVX-512 set.
+//
+// Softmax and cross-entropy are invariant under a common shift of the logits, and rows of more than 16 classes
+// shift by M = N ln2/8, the multiple of ln2/8 nearest the row maximum m, instead of by m: e^(x - M) =
+// 2^((n - N)/8) e^(x - n ln2/8) with n = round(8 x / ln2) is then the exponential of x itself, reduced exactly
+// (Cody-Waite), with the table index and the power of two taken from n - N. Shifting by m needs the rounding
+// error of the float32 difference x - m, recovered with TwoSum (ExpShifted, 9 more operations per vector).
+// The sums come out scaled by e^(m - M) = e^R with |R| <= ln2/16, which softmax's quotient cancels and
+// cross-entropy undoes in float64.
+struct RowShift {
+  bool fast;       // whether ExpShiftedFast can take the row: m finite and within kMaxFastRowMax
+  __m256 magic;    // kRoundingMagicWithBias - N: rounding 8 x / ln2 with it leaves n - N + 1016 in the bits
+  __m256 lower;    // M - 87.9: x clamped to it gets n - N >= -1015 and 2^floor((n - N)/8) = 0
+  double reduced;  // R = m - M, in [-ln2/16, ln2/16]; 0 when not fast
+};
+
+RowShift MakeRowShift(float max) {
+  constexpr double kLn2Over8 = approx::kLn2 / 8.0;
+  RowShift shift;
+  // NaN fails the comparison too.
+  shift.fast = __builtin_fabsf(max) <= kMaxFastRowMax;
+  // The same product as in the vector code (8 log2(e) rounded to float32, times max), exact in float64, so
+  // that n <= N for every x <= max.
+  const double n_of_max =
+      shift.fast ? __builtin_rint(static_cast<double>(max) * static_cast<double>(8.0f * approx::kLog2e)) : 0.0;
+  shift.magic = _mm256_set1_ps(kRoundingMagicWithBias - static_cast<float>(n_of_max));
+  shift.lower = _mm256_set1_ps(static_cast<float>(n_of_max * kLn2Over8 - 87.9));
+  shift.reduced = shift.fast ? static_cast<double>(max) - n_of_max * kLn2Over8 : 0.0;
+  return shift;
+}
+
+// Returns e^(-R) for |R| <= ln2/16 in float64: the Taylor series to R^9 leaves an error below 2^-60.
+double ExpOfNegatedReduced(double reduced) {
+  double sum = -1.0 / 362880.0;
+  const double coefficients[9] = {1.0 / 40320.0, -1.0 / 5040.0, 1.0 / 720.0, -1.0 / 120.0, 1.0 / 24.0,
+                                  -1.0 / 6.0,    0.5,           -1.0,        1.0};
+  for (double c : coefficients) {
+    sum = sum * reduced + c;
+  }
+  return sum;
+}
+
+// Returns e^(x - M) within about 0.6 ulp for x >= M - 87.3, and 0 for smaller x (-inf included); x is never NaN
+// here (FindRowMax sends such rows to FillNaN).
+SIMD_NN_ALWAYS_INLINE __m256 ExpShiftedFast(__m256 x, const RowShift& shift) {
+  const __m256 clamped = _mm256_max_ps(shift.lower, x);
+  const __m256 biased_n = _mm256_fmadd_ps(clamped, _mm256_set1_ps(8.0f * approx::kLog2e), shift.magic);
+  const __m256 n = _mm256_sub_ps(biased_n, shift.magic);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(approx::kLn2Hi / 8.0f), clamped);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(approx::kLn2Lo / 8.0f), r);
+
+  return ExpFlushingSubnormals(biased_n, r);
+}
+
+// Loads the last, partial vector of a row with -inf in the lanes past its end, whose e^(x - M) is then 0.
+SIMD_NN_ALWAYS_INLINE __m256 LoadRowTail(const float* x, __m256i mask) {
+  return _mm256_blendv_ps(_mm256_set1_ps(-__builtin_inff()), _mm256_maskload_ps(x, mask), _mm256_castsi256_ps(mask));
+}
+
+// Vectors of e^(x - M) that the long-row passes add up in float32 before widening the sum to float64: a tree
+// of two levels, relative error below 2 * 2^-24. The conversions to float64 then cost a quarter as much.
+constexpr size_t kSumGroup = 4;
+
+SIMD_NN_ALWAYS_INLINE __m256 SumGroup(const __m256* e) {
+  return _mm256_add_ps(_mm256_add_ps(e[0], e[1]), _mm256_add_ps(e[2], e[3]));
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Softmax
 
 void SoftmaxRow(const float* x, float* y, size_t classes, float* scratch) {
@@ -105,39 +179,58 @@ void SoftmaxRow(const float* x, float* y, size_t classes, float* scratch) {
   }
   const __m256 m = _mm256_set1_ps(max);
   const __m256 neg_m = _mm256_set1_ps(-max);
+  const RowShift shift = MakeRowShift(max);
 
-  // Pass 2: S = sum of e^(x - max) in float64 lanes. e^(x - max) is stored in y and scaled in place by
-  // pass 3, or, in streaming mode, stored in the cache-resident scratch row so that y is written only once.
+  // Pass 2: S = sum of e^(x - M) in float64 lanes (M = max where the row shift is not fast). e^(x - M) is
+  // stored in y and scaled in place by pass 3, or, in streaming mode, stored in the cache-resident scratch row
+  // so that y is written only once.
   float* exp_store = scratch != nullptr ? scratch : y;
   __m256d sum0 = _mm256_setzero_pd();
   __m256d sum1 = _mm256_setzero_pd();
   __m256d sum2 = _mm256_setzero_pd();
   __m256d sum3 = _mm256_setzero_pd();
   size_t i = 0;
-  for (; i + 2 * kLanes <= classes; i += 2 * kLanes) {
-    const __m256 e0 = ExpShifted(_mm256_loadu_ps(x + i), m, neg_m);
-    const __m256 e1 = ExpShifted(_mm256_loadu_ps(x + i + kLanes), m, neg_m);
-    sum0 = _mm256_add_pd(sum0, LowToDouble(e0));
-    sum1 = _mm256_add_pd(sum1, HighToDouble(e0));
-    sum2 = _mm256_add_pd(sum2, LowToDouble(e1));
-    sum3 = _mm256_add_pd(sum3, HighToDouble(e1));
-    _mm256_storeu_ps(exp_store + i, e0);
-    _mm256_storeu_ps(exp_store + i + kLanes, e1);
-  }
-  for (; i < classes; i += kLanes) {
-    const __m256i mask = ChunkMask(i, classes);
-    const __m256 e = _mm256_and_ps(_mm256_castsi256_ps(mask), ExpShifted(_mm256_maskload_ps(x + i, mask), m, neg_m));
-    sum0 = _mm256_add_pd(sum0, LowToDouble(e));
-    sum1 = _mm256_add_pd(sum1, HighToDouble(e));
-    _mm256_maskstore_ps(exp_store + i, mask, e);
+  const auto sum_pass = [&](auto exp_of) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    for (; i + kSumGroup * kLanes <= classes; i += kSumGroup * kLanes) {
+      __m256 e[kSumGroup];
+#pragma GCC unroll 4
+      for (size_t k = 0; k < kSumGroup; ++k) {
+        e[k] = exp_of(_mm256_loadu_ps(x + i + k * kLanes));
+        _mm256_storeu_ps(exp_store + i + k * kLanes, e[k]);
+      }
+      const __m256 group = SumGroup(e);
+      sum0 = _mm256_add_pd(sum0, LowToDouble(group));
+      sum1 = _mm256_add_pd(sum1, HighToDouble(group));
+    }
+    for (; i + kLanes <= classes; i += kLanes) {
+      const __m256 e = exp_of(_mm256_loadu_ps(x + i));
+      _mm256_storeu_ps(exp_store + i, e);
+      sum2 = _mm256_add_pd(sum2, LowToDouble(e));
+      sum3 = _mm256_add_pd(sum3, HighToDouble(e));
+    }
+    if (i < classes) {
+      const __m256i mask = FirstLanes(classes - i);
+      const __m256 e = exp_of(LoadRowTail(x + i, mask));
+      _mm256_maskstore_ps(exp_store + i, mask, e);
+      sum2 = _mm256_add_pd(sum2, LowToDouble(e));
+      sum3 = _mm256_add_pd(sum3, HighToDouble(e));
+    }
+  };
+  if (shift.fast) {
+    sum_pass([&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE { return ExpShiftedFast(v, shift); });
+  } else {
+    sum_pass([&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE { return ExpShifted(v, m, neg_m); });
   }
   const double sum = ReduceAdd(_mm256_add_pd(_mm256_add_pd(sum0, sum1), _mm256_add_pd(sum2, sum3)));
   const __m256 inverse_sum = _mm256_set1_ps(static_cast<float>(1.0 / sum));
 
-  // Pass 3: y = e^(x - max) * (1 / S).
+  // Pass 3: y = e^(x - M) * (1 / S).
   if (scratch == nullptr) {
-    for (i = 0; i < classes; i += kLanes) {
-      const __m256i mask = ChunkMask(i, classes);
+    for (i = 0; i + kLanes <= classes; i += kLanes) {
+      _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inverse_sum));
+    }
+    if (i < classes) {
+      const __m256i mask = FirstLanes(classes - i);
       _mm256_maskstore_ps(y + i, mask, _mm256_mul_ps(_mm256_maskload_ps(y + i, mask), inverse_sum));
     }
     return;
@@ -235,10 +328,9 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
 // ---------------------------------------------------------------------------------------------------------
 // Softmax cross-entropy
 
-// Terms rounded to subnormal float32 values (off by up to 2^-150 each) can shift the sum below the maximum
-// (S') by up to classes * 2^-150, which reaches 2^-23 of S' below classes * 2^-127. Below this much wider
-// margin times the class count, S' is added up again with ExpShiftedInDouble. Only rows where one class
-// dominates the others by about 69 nats or more get there.
+// ExpShifted flushes terms below 2^-126 to 0, which can lower the sum below the maximum (S') by up to
+// classes * 2^-126, 2^-26 of S' at this threshold times the class count. Below it, S' is added up again with
+// ExpShiftedInDouble. Only rows where one class dominates the others by about 69 nats or more get there.
 constexpr double kSubnormalTermsSum = 0x1p-100;
 
 // Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64.
@@ -259,9 +351,11 @@ double RestSumInDouble(const float* x, size_t classes, __m256 m, __m256 neg_m) {
 }
 
 // Computes one row's statistics and, when grad is not null, its gradient e^(x - max) / S - z. grad may be
-// exactly x. With a scratch row (streaming mode), e^(x - max) waits there instead of in grad, and grad is
-// written once, with non-temporal stores.
-XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes, float* scratch) {
+// exactly x. Between passes 2 and 3, e^(x - M) waits in the scratch row when there is one, else in grad. When
+// grad is exactly x and there is no scratch row, pass 3 computes e^(x - M) again. The logits must stay intact
+// until pass 2 is over: a row whose S' is too small adds it up again from them (RestSumInDouble). With
+// `streaming`, grad is written with non-temporal stores.
+XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes, float* scratch, bool streaming) {
   const double nan = __builtin_nan("");
   float max;
   double label_sum = 0.0;
@@ -283,18 +377,21 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
   __m256d shift_high = _mm256_setzero_pd();
   size_t max_count = 0;
   size_t max_position = 0;
-  float* exp_store = grad == nullptr ? nullptr : (scratch != nullptr ? scratch : grad);
-  for (size_t i = 0; i < classes; i += kLanes) {
-    const __m256i mask = ChunkMask(i, classes);
-    const __m256 lanes = _mm256_castsi256_ps(mask);
-    const __m256 v = _mm256_maskload_ps(x + i, mask);
-    const __m256 w = _mm256_maskload_ps(z + i, mask);
-    const __m256 e = ExpShifted(v, m, neg_m);
+  float* exp_store = nullptr;
+  if (grad != nullptr && scratch != nullptr) {
+    exp_store = scratch;
+  } else if (grad != nullptr && grad != x) {
+    exp_store = grad;
+  }
+  const RowShift shift = MakeRowShift(max);
+  // One vector of pass 2: its logits v and labels w (past the row's end, -inf and 0). Returns e^(x - M) and
+  // sets *rest_terms to its terms below the maximum, for the caller to add to S'.
+  const auto accumulate = [&](size_t i, __m256 v, __m256 w, auto exp_of,
+                              __m256* rest_terms) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    const __m256 e = exp_of(v);
 
-    const __m256 at_max = _mm256_and_ps(lanes, _mm256_cmp_ps(v, m, _CMP_EQ_OQ));
-    const __m256 below_max = _mm256_andnot_ps(at_max, lanes);
-    rest_low = _mm256_add_pd(rest_low, _mm256_and_pd(LowMaskToDouble(below_max), LowToDouble(e)));
-    rest_high = _mm256_add_pd(rest_high, _mm256_and_pd(HighMaskToDouble(below_max), HighToDouble(e)));
+    const __m256 at_max = _mm256_cmp_ps(v, m, _CMP_EQ_OQ);
+    *rest_terms = _mm256_andnot_ps(at_max, e);
     const unsigned at_max_bits = static_cast<unsigned>(_mm256_movemask_ps(at_max));
     if (at_max_bits != 0) {
       max_count += static_cast<size_t>(__builtin_popcount(at_max_bits));
@@ -315,12 +412,56 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
       shift_low = _mm256_add_pd(shift_low, _mm256_and_pd(LowMaskToDouble(shifted), term_low));
       shift_high = _mm256_add_pd(shift_high, _mm256_and_pd(HighMaskToDouble(shifted), term_high));
     }
-
-    if (exp_store != nullptr) {
-      _mm256_maskstore_ps(exp_store + i, mask, e);
+    return e;
+  };
+  // Whole vectors go without masks: VMASKMOVPS stores are slow on AMD cores (tens of cycles on Zen 2).
+  size_t i = 0;
+  const auto add_rest = [&](__m256 terms) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    rest_low = _mm256_add_pd(rest_low, LowToDouble(terms));
+    rest_high = _mm256_add_pd(rest_high, HighToDouble(terms));
+  };
+  const auto exp_pass = [&](auto exp_of) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    for (; i + kSumGroup * kLanes <= classes; i += kSumGroup * kLanes) {
+      __m256 rest_terms[kSumGroup];
+#pragma GCC unroll 4
+      for (size_t k = 0; k < kSumGroup; ++k) {
+        const size_t at = i + k * kLanes;
+        const __m256 e = accumulate(at, _mm256_loadu_ps(x + at), _mm256_loadu_ps(z + at), exp_of, &rest_terms[k]);
+        if (exp_store != nullptr) {
+          _mm256_storeu_ps(exp_store + at, e);
+        }
+      }
+      add_rest(SumGroup(rest_terms));
     }
+    for (; i + kLanes <= classes; i += kLanes) {
+      __m256 rest_terms;
+      const __m256 e = accumulate(i, _mm256_loadu_ps(x + i), _mm256_loadu_ps(z + i), exp_of, &rest_terms);
+      if (exp_store != nullptr) {
+        _mm256_storeu_ps(exp_store + i, e);
+      }
+      add_rest(rest_terms);
+    }
+    if (i < classes) {
+      const __m256i mask = FirstLanes(classes - i);
+      __m256 rest_terms;
+      const __m256 e =
+          accumulate(i, LoadRowTail(x + i, mask), _mm256_maskload_ps(z + i, mask), exp_of, &rest_terms);
+      if (exp_store != nullptr) {
+        _mm256_maskstore_ps(exp_store + i, mask, e);
+      }
+      add_rest(rest_terms);
+    }
+  };
+  const auto fast_exp = [&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE { return ExpShiftedFast(v, shift); };
+  const auto exact_exp = [&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE { return ExpShifted(v, m, neg_m); };
+  if (shift.fast) {
+    exp_pass(fast_exp);
+  } else {
+    exp_pass(exact_exp);
   }
-  double rest = ReduceAdd(_mm256_add_pd(rest_low, rest_high));
+  // The sums are of e^(x - M) = e^(x - max) e^R; S' takes them back to the shift by max.
+  const double unshift = ExpOfNegatedReduced(shift.reduced);
+  double rest = ReduceAdd(_mm256_add_pd(rest_low, rest_high)) * unshift;
   if (rest < static_cast<double>(classes) * kSubnormalTermsSum) {
     rest = RestSumInDouble(x, classes, m, neg_m);
   }
@@ -332,34 +473,48 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
     return stats;
   }
 
-  // Pass 3: grad = e * (1 / S) - z, with e stored by pass 2.
+  // Pass 3: grad = e * (1 / S_M) - z, with e = e^(x - M) from pass 2 and S_M = S e^R. whole(i) and part(i, mask)
+  // return e for a whole vector and for the first lanes of one.
   const double sum = static_cast<double>(max_count) + rest;
-  const __m256 inverse_sum = _mm256_set1_ps(static_cast<float>(1.0 / sum));
-  if (scratch == nullptr) {
-    for (size_t i = 0; i < classes; i += kLanes) {
-      const __m256i mask = ChunkMask(i, classes);
-      const __m256 e = _mm256_maskload_ps(grad + i, mask);
-      _mm256_maskstore_ps(grad + i, mask, _mm256_fmsub_ps(e, inverse_sum, _mm256_maskload_ps(z + i, mask)));
-    }
-  } else {
-    const size_t head = ElementsToAlignment(grad) < classes ? ElementsToAlignment(grad) : classes;
-    size_t i = 0;
-    if (head != 0) {
-      const __m256i mask = FirstLanes(head);
-      const __m256 e = _mm256_maskload_ps(scratch, mask);
-      _mm256_maskstore_ps(grad, mask, _mm256_fmsub_ps(e, inverse_sum, _mm256_maskload_ps(z, mask)));
-    }
-    for (i = head; i + kLanes <= classes; i += kLanes) {
-      const __m256 e = _mm256_loadu_ps(scratch + i);
-      _mm256_stream_ps(grad + i, _mm256_fmsub_ps(e, inverse_sum, _mm256_loadu_ps(z + i)));
+  const __m256 inverse_sum = _mm256_set1_ps(static_cast<float>(unshift / sum));
+  const auto gradient_pass = [&](auto whole, auto part) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    i = 0;
+    if (streaming) {
+      const size_t head = ElementsToAlignment(grad) < classes ? ElementsToAlignment(grad) : classes;
+      if (head != 0) {
+        const __m256i mask = FirstLanes(head);
+        _mm256_maskstore_ps(grad, mask, _mm256_fmsub_ps(part(0, mask), inverse_sum, _mm256_maskload_ps(z, mask)));
+      }
+      for (i = head; i + kLanes <= classes; i += kLanes) {
+        _mm256_stream_ps(grad + i, _mm256_fmsub_ps(whole(i), inverse_sum, _mm256_loadu_ps(z + i)));
+      }
+    } else {
+      for (; i + kLanes <= classes; i += kLanes) {
+        _mm256_storeu_ps(grad + i, _mm256_fmsub_ps(whole(i), inverse_sum, _mm256_loadu_ps(z + i)));
+      }
     }
     if (i < classes) {
       const __m256i mask = FirstLanes(classes - i);
-      const __m256 e = _mm256_maskload_ps(scratch + i, mask);
-      _mm256_maskstore_ps(grad + i, mask, _mm256_fmsub_ps(e, inverse_sum, _mm256_maskload_ps(z + i, mask)));
+      _mm256_maskstore_ps(grad + i, mask, _mm256_fmsub_ps(part(i, mask), inverse_sum, _mm256_maskload_ps(z + i, mask)));
     }
-    // Orders the non-temporal stores before the ordinary store below, which may hit the same line.
-    _mm_sfence();
+    if (streaming) {
+      // Orders the non-temporal stores before the ordinary store below, which may hit the same line.
+      _mm_sfence();
+    }
+  };
+  const auto recompute = [&](auto exp_of) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    gradient_pass([&](size_t at) SIMD_NN_LAMBDA_ALWAYS_INLINE { return exp_of(_mm256_loadu_ps(x + at)); },
+                  [&](size_t at, __m256i mask)
+                      SIMD_NN_LAMBDA_ALWAYS_INLINE { return exp_of(LoadRowTail(x + at, mask)); });
+  };
+  if (exp_store != nullptr) {
+    gradient_pass([&](size_t at) SIMD_NN_LAMBDA_ALWAYS_INLINE { return _mm256_loadu_ps(exp_store + at); },
+                  [&](size_t at, __m256i mask)
+                      SIMD_NN_LAMBDA_ALWAYS_INLINE { return _mm256_maskload_ps(exp_store + at, mask); });
+  } else if (shift.fast) {
+    recompute(fast_exp);
+  } else {
+    recompute(exact_exp);
   }
 
   // A single maximum: p - z = 1 / (1 + S') - z is computed as ((1 - z) - z S') / S, which keeps the tiny
@@ -391,14 +546,14 @@ void StoreLosses(const XentRowStats* stats, size_t count, float* loss) {
 }
 
 void XentRows(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
-              size_t classes, float* scratch) {
+              size_t classes, float* scratch, bool streaming) {
   XentRowStats stats[kLossBatch];
   for (size_t r0 = 0; r0 < rows; r0 += kLossBatch) {
     const size_t count = rows - r0 < kLossBatch ? rows - r0 : kLossBatch;
     for (size_t r = 0; r < count; ++r) {
       const size_t offset = (r0 + r) * classes;
       stats[r] = XentRow(labels + offset, logits + offset, backprop != nullptr ? backprop + offset : nullptr,
-                         classes, scratch);
+                         classes, scratch, streaming);
     }
     StoreLosses(stats, count, loss + r0);
   }
@@ -446,8 +601,9 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       const __m256 e = ExpShifted(v, group.max, group.neg_max);
       const __m256 at_max = _mm256_cmp_ps(v, group.max, _CMP_EQ_OQ);
       max_count = _mm256_add_ps(max_count, _mm256_and_ps(at_max, one));
-      rest_low = _mm256_add_pd(rest_low, _mm256_andnot_pd(LowMaskToDouble(at_max), LowToDouble(e)));
-      rest_high = _mm256_add_pd(rest_high, _mm256_andnot_pd(HighMaskToDouble(at_max), HighToDouble(e)));
+      const __m256 rest_terms = _mm256_andnot_ps(at_max, e);
+      rest_low = _mm256_add_pd(rest_low, LowToDouble(rest_terms));
+      rest_high = _mm256_add_pd(rest_high, HighToDouble(rest_terms));
 
       // Terms at the maximum are left out of the weighted shift, as in XentRowExact.
       const __m256 shifted = _mm256_andnot_ps(at_max, _mm256_cmp_ps(w, _mm256_setzero_ps(), _CMP_NEQ_UQ));
@@ -531,7 +687,7 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
   alignas(64) float scratch[kScratchFloats];
   const bool streaming = backprop != nullptr && classes <= kScratchFloats &&
                          rows * classes * sizeof(float) >= StreamingThresholdBytes();
-  XentRows(labels, logits, loss, backprop, rows, classes, streaming ? scratch : nullptr);
+  XentRows(labels, logits, loss, backprop, rows, classes, streaming ? scratch : nullptr, streaming);
 }
 
 }  // namespace avx2

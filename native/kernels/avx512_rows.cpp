@@ -967,7 +967,9 @@ double RestSumInDouble(const float* x, size_t classes, __m512 m, __m512 neg_m) {
 
 // Computes one row's statistics and, when grad is not null, its gradient e^(x - max) / S - z. grad may be
 // exactly x. With a scratch row (streaming mode), e^(x - max) waits there instead of in grad, and grad is
-// written once, with non-temporal stores.
+// written once, with non-temporal stores. When grad is exactly x and there is no scratch row, pass 3 computes
+// e^(x - max) again. The logits must stay intact until pass 2 is over: a row whose S' is too small adds it up
+// again from them (RestSumInDouble).
 XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t classes, float* scratch) {
   const double nan = __builtin_nan("");
   float max;
@@ -990,7 +992,12 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
   __m512d shift_high = _mm512_setzero_pd();
   size_t max_count = 0;
   size_t max_position = 0;
-  float* exp_store = grad == nullptr ? nullptr : (scratch != nullptr ? scratch : grad);
+  float* exp_store = nullptr;
+  if (grad != nullptr && scratch != nullptr) {
+    exp_store = scratch;
+  } else if (grad != nullptr && grad != x) {
+    exp_store = grad;
+  }
   for (size_t i = 0; i < classes; i += kLanes) {
     const __mmask16 mask = ChunkMask(i, classes);
     const __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
@@ -1035,13 +1042,14 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
     return stats;
   }
 
-  // Pass 3: grad = e * (1 / S) - z, with e stored by pass 2.
+  // Pass 3: grad = e * (1 / S) - z, with e stored by pass 2 or computed again from x.
   const double sum = static_cast<double>(max_count) + rest;
   const __m512 inverse_sum = _mm512_set1_ps(static_cast<float>(1.0 / sum));
   if (scratch == nullptr) {
     for (size_t i = 0; i < classes; i += kLanes) {
       const __mmask16 mask = ChunkMask(i, classes);
-      const __m512 e = _mm512_maskz_loadu_ps(mask, grad + i);
+      const __m512 e = exp_store != nullptr ? _mm512_maskz_loadu_ps(mask, grad + i)
+                                            : ExpShifted(_mm512_maskz_loadu_ps(mask, x + i), m, neg_m);
       _mm512_mask_storeu_ps(grad + i, mask, _mm512_fmsub_ps(e, inverse_sum, _mm512_maskz_loadu_ps(mask, z + i)));
     }
   } else {

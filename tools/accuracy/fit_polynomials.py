@@ -80,40 +80,29 @@ def exp2_table_relative_low(table_bits):
     return [float(np.float32(float((mp.power(2, mp.mpf(j) / 2 ** table_bits) - h) / h))) for j, h in enumerate(high)]
 
 
-def fit_tanh_expm1():
-    # e^r - 1 = r + r^2 q(r) on 0 <= r <= ln2 / 16 (the AVX-512 tanh rounds n down), widened by 0.2% at both
+def fit_tanh_expm1(table_bits, degree):
+    # e^r - 1 = r + r^2 q(r) on 0 <= r <= ln2 / 2^table_bits (tanh rounds n down), widened by 0.2% at both
     # ends; the weight r^2 / (e^r - 1) gives the relative error of e^r - 1, which tanh needs down to r = 0.
     # The kernel evaluates 4 q(2h) in h = r / 2, so the constants are 4 q_k 2^k, exact scalings.
-    bound = math.log(2) / 16
+    bound = math.log(2) / 2 ** table_bits
     grid = np.array([x for x in np.linspace(-0.002 * bound, 1.002 * bound, 4001) if abs(x) > 1e-7])
     target = np.array([float((mp.exp(x) - 1 - x) / mp.mpf(x) ** 2) for x in grid])
     weight = np.array([float(mp.mpf(x) ** 2 / mp.expm1(x)) for x in grid])
-    powers = [0, 1, 2]
+    powers = list(range(degree + 1))
     coefficients, _ = lawson_fit(powers, target, weight, grid)
     rounded = [float(np.float32(c)) for c in coefficients]
-    report("e^r - 1 on [0, ln2/16], q(r) of degree 2", coefficients, rounded, powers, target, weight, grid,
-           "float32")
+    report(f"e^r - 1 on [0, ln2/{2 ** table_bits}], q(r) of degree {degree}", coefficients, rounded, powers,
+           target, weight, grid, "float32")
     return [c * 4 * 2 ** k for k, c in enumerate(rounded)]
 
 
 def exp2_table_high_bits_less_index(table_bits):
-    # The encoding of the table's high part less (127 << 23) + (j << 19): adding (n + 2032) << 19 then gives
-    # the encoding of 2^floor(n / 16) * high[j] (see approx_constants.h).
+    # The encoding of the table's high part less (127 << 23) + (j << (23 - table_bits)): adding
+    # (n + 127 * 2^table_bits) << (23 - table_bits) then gives the encoding of 2^floor(n / 2^table_bits) * high[j]
+    # (see approx_constants.h).
     high, _ = exp2_table(table_bits)
-    return [int(np.float32(h).view(np.int32)) - (127 << 23) - (j << 19) for j, h in enumerate(high)]
-
-
-def fit_tanh(limit):
-    # tanh(x) = x + x^3 P(x^2) on [0, limit]; the weight x^3 / tanh(x) gives the relative error of tanh.
-    grid = np.linspace(1e-4, limit, 3000)
-    target = np.array([float((mp.tanh(x) - x) / mp.mpf(x) ** 3) for x in grid])
-    weight = np.array([float(mp.mpf(x) ** 3 / mp.tanh(x)) for x in grid])
-    powers = [2 * k for k in range(5)]
-    coefficients, _ = lawson_fit(powers, target, weight, grid)
-    rounded = [float(np.float32(c)) for c in coefficients]
-    report(f"tanh on [0, {limit}], P(x^2) of degree 4", coefficients, rounded, powers, target, weight, grid,
-           "float32")
-    return rounded
+    shift = 23 - table_bits
+    return [int(np.float32(h).view(np.int32)) - (127 << 23) - (j << shift) for j, h in enumerate(high)]
 
 
 def fit_atanh():
@@ -148,8 +137,8 @@ def print_table(name, values):
 def main():
     exp16 = fit_exp(4, 1)
     exp8 = fit_exp(3, 2)
-    tanh_coefficients = fit_tanh(0.5625)
-    tanh_expm1 = fit_tanh_expm1()
+    tanh_expm1 = fit_tanh_expm1(4, 2)
+    tanh8_expm1 = fit_tanh_expm1(3, 3)
     atanh_coefficients = fit_atanh()
     print_constants("kExp16Poly", exp16)
     print_constants("kExp8Poly", exp8)
@@ -157,12 +146,14 @@ def main():
         high, low = exp2_table(bits)
         print_table(f"kExp2Table{2 ** bits}High", high)
         print_table(f"kExp2Table{2 ** bits}Low", low)
-    print_table("kExp2Table16RelativeLow", exp2_table_relative_low(4))
-    print_constants("kTanhPoly", tanh_coefficients)
-    print("constexpr int kExp2Table16HighBitsLessIndex[16] = {")
-    print("    " + ", ".join(str(v) for v in exp2_table_high_bits_less_index(4)) + ",")
-    print("};")
+    for bits in (4, 3):
+        print_table(f"kExp2Table{2 ** bits}RelativeLow", exp2_table_relative_low(bits))
+    for bits in (4, 3):
+        print(f"constexpr int kExp2Table{2 ** bits}HighBitsLessIndex[{2 ** bits}] = {{")
+        print("    " + ", ".join(str(v) for v in exp2_table_high_bits_less_index(bits)) + ",")
+        print("};")
     print_constants("kTanhExpm1Poly", tanh_expm1)
+    print_constants("kTanh8Expm1Poly", tanh8_expm1)
     for k, value in enumerate(atanh_coefficients):
         print(f"constexpr double kAtanhPoly{k} = {float(value).hex()};  // {value!r}")
 
