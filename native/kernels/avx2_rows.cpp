@@ -29,6 +29,14 @@ struct XentRowStats {
   double weighted_shift;
 };
 
+// Vectors of e^(x - M), or of labels, that the long-row passes add up in float32 before widening the sum to float64: a tree
+// of two levels, relative error below 2 * 2^-24. The conversions to float64 then cost a quarter as much.
+constexpr size_t kSumGroup = 4;
+
+SIMD_NN_ALWAYS_INLINE __m256 SumGroup(const __m256* e) {
+  return _mm256_add_ps(_mm256_add_ps(e[0], e[1]), _mm256_add_ps(e[2], e[3]));
+}
+
 SIMD_NN_ALWAYS_INLINE float ReduceMax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   m = _mm_max_ps(m, _mm_movehl_ps(m, m));
@@ -47,8 +55,9 @@ void FillNaN(float* y, size_t n) {
   }
 }
 
-// Finds the row maximum and, when z is not null, the sum of the row's labels in float64. Returns false when
-// the row has no softmax: a NaN entry, a +inf entry, or all -inf.
+// Finds the row maximum and, when z is not null, the sum of the row's labels (in float32 over groups of
+// kSumGroup vectors, then in float64). Returns false when the row has no softmax: a NaN entry, a +inf entry, or
+// all -inf.
 //
 // Cross-entropy reads its labels here rather than in the next pass: this pass does little arithmetic per
 // element, so it streams both rows from memory at full bandwidth, and the next pass finds them in cache.
@@ -61,17 +70,24 @@ bool FindRowMax(const float* z, const float* x, size_t classes, float* max, doub
   __m256 nan = _mm256_setzero_ps();
 
   size_t i = 0;
-  for (; i + 2 * kLanes <= classes; i += 2 * kLanes) {
-    const __m256 v0 = _mm256_loadu_ps(x + i);
-    const __m256 v1 = _mm256_loadu_ps(x + i + kLanes);
-    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v0, v1, _CMP_UNORD_Q));
-    max0 = _mm256_max_ps(max0, v0);
-    max1 = _mm256_max_ps(max1, v1);
+  for (; i + kSumGroup * kLanes <= classes; i += kSumGroup * kLanes) {
+    __m256 v[kSumGroup];
+#pragma GCC unroll 4
+    for (size_t k = 0; k < kSumGroup; ++k) {
+      v[k] = _mm256_loadu_ps(x + i + k * kLanes);
+    }
+    nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_ps(v[2], v[3], _CMP_UNORD_Q)));
+    max0 = _mm256_max_ps(max0, _mm256_max_ps(v[0], v[2]));
+    max1 = _mm256_max_ps(max1, _mm256_max_ps(v[1], v[3]));
     if (z != nullptr) {
-      const __m256 w0 = _mm256_loadu_ps(z + i);
-      const __m256 w1 = _mm256_loadu_ps(z + i + kLanes);
-      labels0 = _mm256_add_pd(labels0, _mm256_add_pd(LowToDouble(w0), HighToDouble(w0)));
-      labels1 = _mm256_add_pd(labels1, _mm256_add_pd(LowToDouble(w1), HighToDouble(w1)));
+      __m256 w[kSumGroup];
+#pragma GCC unroll 4
+      for (size_t k = 0; k < kSumGroup; ++k) {
+        w[k] = _mm256_loadu_ps(z + i + k * kLanes);
+      }
+      const __m256 group = SumGroup(w);
+      labels0 = _mm256_add_pd(labels0, LowToDouble(group));
+      labels1 = _mm256_add_pd(labels1, HighToDouble(group));
     }
   }
 
@@ -82,7 +98,8 @@ bool FindRowMax(const float* z, const float* x, size_t classes, float* max, doub
     max0 = _mm256_max_ps(max0, v);
     if (z != nullptr) {
       const __m256 w = _mm256_maskload_ps(z + i, mask);
-      labels0 = _mm256_add_pd(labels0, _mm256_add_pd(LowToDouble(w), HighToDouble(w)));
+      labels0 = _mm256_add_pd(labels0, LowToDouble(w));
+      labels1 = _mm256_add_pd(labels1, HighToDouble(w));
     }
   }
 
@@ -158,14 +175,6 @@ SIMD_NN_ALWAYS_INLINE __m256 ExpShiftedFast(__m256 x, const RowShift& shift) {
 // Loads the last, partial vector of a row with -inf in the lanes past its end, whose e^(x - M) is then 0.
 SIMD_NN_ALWAYS_INLINE __m256 LoadRowTail(const float* x, __m256i mask) {
   return _mm256_blendv_ps(_mm256_set1_ps(-__builtin_inff()), _mm256_maskload_ps(x, mask), _mm256_castsi256_ps(mask));
-}
-
-// Vectors of e^(x - M) that the long-row passes add up in float32 before widening the sum to float64: a tree
-// of two levels, relative error below 2 * 2^-24. The conversions to float64 then cost a quarter as much.
-constexpr size_t kSumGroup = 4;
-
-SIMD_NN_ALWAYS_INLINE __m256 SumGroup(const __m256* e) {
-  return _mm256_add_ps(_mm256_add_ps(e[0], e[1]), _mm256_add_ps(e[2], e[3]));
 }
 
 // ---------------------------------------------------------------------------------------------------------
