@@ -1,9 +1,9 @@
 // A/B timing of one kernel in two builds of the addon, for kernel development. The official benchmark is
 // `npm run bench`.
 //
-// Usage: node tools/ab.mjs A.node B.node kernel [elements] [isa]
-//   kernel: relu, sigmoid, tanh, softmax, xent (loss only) or xent-backprop; rows have 1000 classes
-//   elements: default 65536; isa: default avx512
+// Usage: node tools/ab.mjs A.node B.node kernel [elements] [isa] [classes]
+//   kernel: relu, sigmoid, tanh, softmax, xent (loss only) or xent-backprop
+//   elements: default 65536; isa: default avx512; classes (row kernels): default 1000
 //
 // Both builds load into one process, and each trial times one call of A, one of B and one copy floor
 // (Float32Array.prototype.set) in turn, so that noise from other work on the machine hits all three alike.
@@ -17,11 +17,11 @@ const require = createRequire(import.meta.url);
 
 const TRIALS = 41;
 const TARGET_NS = 2e6;
-const CLASSES = 1000;
 
-const [pathA, pathB, kernelName, elementsArgument, isaArgument] = process.argv.slice(2);
+const [pathA, pathB, kernelName, elementsArgument, isaArgument, classesArgument] = process.argv.slice(2);
+const CLASSES = Number(classesArgument ?? 1000);
 if (!pathA || !pathB || !kernelName) {
-  console.error('Usage: node tools/ab.mjs A.node B.node kernel [elements] [isa]');
+  console.error('Usage: node tools/ab.mjs A.node B.node kernel [elements] [isa] [classes]');
   process.exit(2);
 }
 const isa = isaArgument ?? 'avx512';
