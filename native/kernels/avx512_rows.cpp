@@ -1832,6 +1832,26 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       label_low = _mm512_add_pd(label_low, w_low);
       label_high = _mm512_add_pd(label_high, w_high);
     }
+    // Rows whose S' is this small add it up again in float64, as XentRowExact does. Its terms are then subnormal
+    // floats, each rounded on its own by up to 2^-150. With 15 of them, that reaches 7.5 ulp of a loss just
+    // above 2^-126 (5.8 ulp measured at 16 classes without this pass).
+    const __m512d threshold = _mm512_set1_pd(static_cast<double>(classes) * kSubnormalTermsSum);
+    const __mmask8 tiny_low = _mm512_cmp_pd_mask(rest_low, threshold, _CMP_LT_OQ);
+    const __mmask8 tiny_high = _mm512_cmp_pd_mask(rest_high, threshold, _CMP_LT_OQ);
+    if ((tiny_low | tiny_high) != 0) {
+      __m512d exact_low = _mm512_setzero_pd();
+      __m512d exact_high = _mm512_setzero_pd();
+      for (size_t j = 0; j < classes; ++j) {
+        const __mmask16 below_max = _mm512_cmp_ps_mask(columns[j], group.max, _CMP_NEQ_OQ);
+        __m512d term_low;
+        __m512d term_high;
+        ExpShiftedInDouble(columns[j], group.max, group.neg_max, below_max, &term_low, &term_high);
+        exact_low = _mm512_add_pd(exact_low, term_low);
+        exact_high = _mm512_add_pd(exact_high, term_high);
+      }
+      rest_low = _mm512_mask_mov_pd(rest_low, tiny_low, exact_low);
+      rest_high = _mm512_mask_mov_pd(rest_high, tiny_high, exact_high);
+    }
 
     const __m512d count_low = LowToDouble(max_count);
     const __m512d count_high = HighToDouble(max_count);
