@@ -192,9 +192,9 @@ void SoftmaxRow(const float* x, float* y, size_t classes, float* scratch) {
   const __m256 neg_m = _mm256_set1_ps(-max);
   const RowShift shift = MakeRowShift(max);
 
-  // Pass 2: S = sum of e^(x - M) (M = max where the row shift is not fast). e^(x - M) is
-  // stored in y and scaled in place by pass 3, or, in streaming mode, stored in the cache-resident scratch row
-  // so that y is written only once.
+  // Pass 2: S = sum of e^(x - M) (M = max where the row shift is not fast). e^(x - M) is stored in y and scaled
+  // in place by pass 3, or, in streaming mode, stored in the cache-resident scratch row so that y is written
+  // only once.
   float* exp_store = scratch != nullptr ? scratch : y;
   __m256d sum0 = _mm256_setzero_pd();
   __m256d sum1 = _mm256_setzero_pd();
