@@ -249,6 +249,46 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
+  test('infinite label below a maximum whose log S rounds to 0', () => {
+    // log S = log1p(e^-65540) is 0 in float64, so label_sum * log S would be inf * 0. The term of the infinite
+    // label, inf * (log S - s), is +inf, and so is the loss.
+    for (const classes of [3, 20, 100, 1000]) {
+      const logits = new Float32Array(classes).fill(-4);
+      logits[classes - 1] = 65536;
+      const labels = new Float32Array(classes);
+      labels[0] = -88;
+      labels[1] = Infinity;
+      expect(softmaxCrossEntropyWithLogits({ labels, logits, shape: [1, classes] })[0], `${classes} classes`).toBe(
+        Infinity,
+      );
+    }
+  });
+
+  test('huge labels stay finite: mixed signs, and the gradient of a single maximum', () => {
+    for (const classes of [8, 40]) {
+      // Labels of both signs whose float32 sum would cancel (2^24 + 1) or overflow (3e38 + 3e38).
+      const logits = new Float32Array(classes);
+      const cancelling = new Float32Array(classes);
+      cancelling[0] = 2 ** 24;
+      cancelling[1] = 1;
+      cancelling[2] = -(2 ** 24);
+      const loss = softmaxCrossEntropyWithLogits({ labels: cancelling, logits, shape: [1, classes] });
+      expect(loss[0], `${classes} classes, 2^24 + 1 - 2^24`).toBeCloseTo(Math.log(classes), 5);
+      const opposite = new Float32Array(classes);
+      opposite.set([3e38, 3e38, -3e38, -3e38]);
+      expect(softmaxCrossEntropyWithLogits({ labels: opposite, logits, shape: [1, classes] })[0]).toBe(0);
+
+      // A single maximum with S' = 0.5: ((1 - z) - z S') / S = -3e38 for z = 3e38, finite.
+      const dominant = new Float32Array(classes).fill(-Math.log(2 * (classes - 1)));
+      dominant[0] = 0;
+      const labels = new Float32Array(classes);
+      labels[0] = 3e38;
+      const backprop = new Float32Array(classes);
+      softmaxCrossEntropyWithLogits({ labels, logits: dominant, shape: [1, classes], backprop });
+      expect(ulpError(backprop[0], -3e38), `${classes} classes: ${backprop[0]}`).toBeLessThanOrEqual(BACKPROP_MAX_ULP);
+    }
+  });
+
   test('exact-path labels in any row', () => {
     // Rows long enough for the fast path with a gradient. On AVX-512 such a row's labels are added up while
     // its gradient is written, after the next row's exponentials. A row whose labels turn out to need the

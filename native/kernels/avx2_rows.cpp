@@ -1,9 +1,10 @@
 // AVX2 row kernels: softmax and fused softmax cross-entropy over dense rows x classes matrices.
 //
 // The AVX-512 set's algorithms with 8 lanes, without its row pipeline and prefetches. Rows of more than 16
-// classes are vectorized within the row: one pass finds the maximum, a second computes e^(x - M) (see RowShift)
-// and the sums (float32 over groups of 4 vectors, then float64), and a third writes the output. The second and
-// third passes re-read the row from cache, so memory sees one read of each input row. Rows of up to 16 classes are vectorized across rows instead: lane r holds row r of a group of 8,
+// classes are vectorized within the row, in three passes. The first finds the maximum. The second computes
+// e^(x - M) (see RowShift) and the sums, in float32 over groups of 4 vectors and then in float64. The third
+// writes the output. The second and third passes re-read the row from cache, so memory sees one read of each
+// input row. Rows of up to 16 classes are vectorized across rows instead: lane r holds row r of a group of 8,
 // its entries are gathered, and the output is written in the natural layout with each lane's statistics
 // broadcast to its row's elements.
 #include "avx2_math.h"
@@ -27,9 +28,21 @@ struct XentRowStats {
   double log1p_argument;  // S - 1 = (entries at the maximum - 1) + sum of e^(x - max) below it; NaN if invalid
   double label_sum;
   double weighted_shift;
+  double label_at_max = 0.0;  // the labels of the entries at the maximum; set only where label_sum is infinite
 };
 
-// Vectors of e^(x - M), or of labels, that the long-row passes add up in float32 before widening the sum to float64: a tree
+// Returns the sum of the labels of the entries equal to the row maximum (see LossFromStats).
+double LabelsAtMax(const float* z, const float* x, size_t classes, float max) {
+  double sum = 0.0;
+  for (size_t j = 0; j < classes; ++j) {
+    if (x[j] == max) {
+      sum += z[j];
+    }
+  }
+  return sum;
+}
+
+// Vectors of e^(x - M) that the long-row passes add up in float32 before widening the sum to float64: a tree
 // of two levels, relative error below 2 * 2^-24. The conversions to float64 then cost a quarter as much.
 constexpr size_t kSumGroup = 4;
 
@@ -55,9 +68,8 @@ void FillNaN(float* y, size_t n) {
   }
 }
 
-// Finds the row maximum and, when z is not null, the sum of the row's labels (in float32 over groups of
-// kSumGroup vectors, then in float64). Returns false when the row has no softmax: a NaN entry, a +inf entry, or
-// all -inf.
+// Finds the row maximum and, when z is not null, the sum of the row's labels in float64. Returns false when
+// the row has no softmax: a NaN entry, a +inf entry, or all -inf.
 //
 // Cross-entropy reads its labels here rather than in the next pass: this pass does little arithmetic per
 // element, so it streams both rows from memory at full bandwidth, and the next pass finds them in cache.
@@ -80,14 +92,14 @@ bool FindRowMax(const float* z, const float* x, size_t classes, float* max, doub
     max0 = _mm256_max_ps(max0, _mm256_max_ps(v[0], v[2]));
     max1 = _mm256_max_ps(max1, _mm256_max_ps(v[1], v[3]));
     if (z != nullptr) {
-      __m256 w[kSumGroup];
+      // Each label widened on its own: labels may have both signs and any magnitude, and a float32 sum of
+      // them could cancel or overflow (3e38 + 3e38).
 #pragma GCC unroll 4
       for (size_t k = 0; k < kSumGroup; ++k) {
-        w[k] = _mm256_loadu_ps(z + i + k * kLanes);
+        const __m256 w = _mm256_loadu_ps(z + i + k * kLanes);
+        labels0 = _mm256_add_pd(labels0, LowToDouble(w));
+        labels1 = _mm256_add_pd(labels1, HighToDouble(w));
       }
-      const __m256 group = SumGroup(w);
-      labels0 = _mm256_add_pd(labels0, LowToDouble(group));
-      labels1 = _mm256_add_pd(labels1, HighToDouble(group));
     }
   }
 
@@ -328,8 +340,8 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
     const __m256 lower = _mm256_fmadd_ps(n_of_max, _mm256_set1_ps(static_cast<float>(approx::kLn2 / 8.0)),
                                          _mm256_set1_ps(-87.9f));
 
-    // The same e^(x - M) in both layouts: `lanes` holds each row's shift in its lane, `row` picks it for each
-    // element of the natural layout.
+    // The same e^(x - M) in both layouts. by_lane: row r of the group sits in lane r. Otherwise the natural
+    // layout, where `row` gives each element's row.
     const auto exp_of = [&](__m256 v, __m256i row, bool by_lane) SIMD_NN_LAMBDA_ALWAYS_INLINE {
       const auto pick = [&](__m256 lanes) SIMD_NN_LAMBDA_ALWAYS_INLINE {
         return by_lane ? lanes : _mm256_permutevar8x32_ps(lanes, row);
@@ -512,6 +524,10 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
   stats.log1p_argument = static_cast<double>(max_count - 1) + rest;
   stats.label_sum = label_sum;
   stats.weighted_shift = ReduceAdd(_mm256_add_pd(shift_low, shift_high));
+  // x is still intact here (pass 3 has not run).
+  if (__builtin_isinf(label_sum)) {
+    stats.label_at_max = LabelsAtMax(z, x, classes, max);
+  }
   if (grad == nullptr) {
     return stats;
   }
@@ -569,21 +585,38 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
   return stats;
 }
 
+// Returns label_sum * log S - weighted_shift. Where log S is 0 and the label sum infinite, that product is
+// inf * 0 = NaN, while the scalar set sums the terms z (log S - s): the infinite labels below the maximum give
+// infinite terms, already in weighted_shift, and only those at the maximum give inf * 0. The loss is then
+// label_at_max * log S - weighted_shift.
+SIMD_NN_ALWAYS_INLINE __m256d LossFromStats(__m256d label_sum, __m256d log_sum, __m256d weighted_shift,
+                                            __m256d label_at_max) {
+  const __m256d loss = _mm256_fmsub_pd(label_sum, log_sum, weighted_shift);
+  const __m256d infinite_labels =
+      _mm256_cmp_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), label_sum), _mm256_set1_pd(__builtin_inf()), _CMP_EQ_OQ);
+  const __m256d zero_log = _mm256_cmp_pd(log_sum, _mm256_setzero_pd(), _CMP_EQ_OQ);
+  return _mm256_blendv_pd(loss, _mm256_fmsub_pd(label_at_max, log_sum, weighted_shift),
+                          _mm256_and_pd(infinite_labels, zero_log));
+}
+
 // Writes the losses of up to kLossBatch rows from their statistics.
 void StoreLosses(const XentRowStats* stats, size_t count, float* loss) {
   double argument[kLossBatch];
   double label_sum[kLossBatch];
   double weighted_shift[kLossBatch];
+  double label_at_max[kLossBatch];
   for (size_t r = 0; r < count; ++r) {
     argument[r] = stats[r].log1p_argument;
     label_sum[r] = stats[r].label_sum;
     weighted_shift[r] = stats[r].weighted_shift;
+    label_at_max[r] = stats[r].label_at_max;
   }
   const __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(static_cast<long long>(count)),
                                           _mm256_setr_epi64x(0, 1, 2, 3));
   const __m256d log_sum = Log1pPd(_mm256_maskload_pd(argument, mask));
   const __m256d row_loss =
-      _mm256_fmsub_pd(_mm256_maskload_pd(label_sum, mask), log_sum, _mm256_maskload_pd(weighted_shift, mask));
+      LossFromStats(_mm256_maskload_pd(label_sum, mask), log_sum, _mm256_maskload_pd(weighted_shift, mask),
+                    _mm256_maskload_pd(label_at_max, mask));
   const __m128i float_mask = _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int>(count)), _mm_setr_epi32(0, 1, 2, 3));
   _mm_maskstore_ps(loss, float_mask, _mm256_cvtpd_ps(row_loss));
 }
@@ -604,9 +637,9 @@ void XentRows(const float* labels, const float* logits, float* loss, float* back
 
 // Loss of 4 lanes in float64 from the lane statistics.
 SIMD_NN_ALWAYS_INLINE __m256d LaneLoss(__m256d label_sum, __m256d weighted_shift, __m256d max_count,
-                                       __m256d rest) {
+                                       __m256d rest, __m256d label_at_max) {
   const __m256d log_sum = Log1pPd(_mm256_add_pd(_mm256_sub_pd(max_count, _mm256_set1_pd(1.0)), rest));
-  return _mm256_fmsub_pd(label_sum, log_sum, weighted_shift);
+  return LossFromStats(label_sum, log_sum, weighted_shift, label_at_max);
 }
 
 void XentLanes(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
@@ -678,10 +711,25 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       rest_high = _mm256_blendv_pd(rest_high, exact_high, tiny_high);
     }
 
+    // The labels at each row's maximum, needed only where the label sum is infinite (see LossFromStats).
+    __m256d at_max_low = _mm256_setzero_pd();
+    __m256d at_max_high = _mm256_setzero_pd();
+    const __m256d inf = _mm256_set1_pd(__builtin_inf());
+    const __m256d sign_bit = _mm256_set1_pd(-0.0);
+    if ((_mm256_movemask_pd(_mm256_cmp_pd(_mm256_andnot_pd(sign_bit, label_low), inf, _CMP_EQ_OQ)) |
+         _mm256_movemask_pd(_mm256_cmp_pd(_mm256_andnot_pd(sign_bit, label_high), inf, _CMP_EQ_OQ))) != 0) {
+      for (size_t j = 0; j < classes; ++j) {
+        const __m256 labels_at_max =
+            _mm256_and_ps(_mm256_cmp_ps(columns[j], group.max, _CMP_EQ_OQ), label_columns[j]);
+        at_max_low = _mm256_add_pd(at_max_low, LowToDouble(labels_at_max));
+        at_max_high = _mm256_add_pd(at_max_high, HighToDouble(labels_at_max));
+      }
+    }
+
     const __m256d count_low = LowToDouble(max_count);
     const __m256d count_high = HighToDouble(max_count);
-    __m256 group_loss = JoinToFloat(LaneLoss(label_low, shift_low, count_low, rest_low),
-                                    LaneLoss(label_high, shift_high, count_high, rest_high));
+    __m256 group_loss = JoinToFloat(LaneLoss(label_low, shift_low, count_low, rest_low, at_max_low),
+                                    LaneLoss(label_high, shift_high, count_high, rest_high, at_max_high));
     group_loss = _mm256_blendv_ps(group_loss, _mm256_set1_ps(__builtin_nanf("")), group.invalid);
     _mm256_maskstore_ps(loss + r0, active, group_loss);
     if (backprop == nullptr) {
@@ -708,8 +756,11 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       const __m256 single = _mm256_cmp_ps(_mm256_permutevar8x32_ps(max_count, row), one, _CMP_EQ_OQ);
       const __m256 dominant = _mm256_and_ps(single, _mm256_cmp_ps(v, m, _CMP_EQ_OQ));
       if (_mm256_movemask_ps(dominant) != 0) {
-        const __m256 d = _mm256_fnmadd_ps(w, _mm256_permutevar8x32_ps(rest, row), _mm256_sub_ps(one, w));
-        g = _mm256_blendv_ps(g, _mm256_mul_ps(d, row_inverse_sum), dominant);
+        // As (1 - z) / S - z (S' / S), whose two products stay below |z|: (1 - z) - z S' overflowed for z
+        // near 3e38 and S' above 0.13.
+        const __m256 rest_share = _mm256_mul_ps(_mm256_permutevar8x32_ps(rest, row), row_inverse_sum);
+        const __m256 fixed = _mm256_fnmadd_ps(w, rest_share, _mm256_mul_ps(_mm256_sub_ps(one, w), row_inverse_sum));
+        g = _mm256_blendv_ps(g, fixed, dominant);
       }
       _mm256_maskstore_ps(gg + k0, mask, g);
     }

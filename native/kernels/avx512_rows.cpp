@@ -42,7 +42,19 @@ struct XentRowStats {
   double log1p_argument;  // S - 1 = (entries at the maximum - 1) + sum of e^(x - max) below it; NaN if invalid
   double label_sum;
   double weighted_shift;
+  double label_at_max = 0.0;  // the labels of the entries at the maximum; set only where label_sum is infinite
 };
+
+// Returns the sum of the labels of the entries equal to the row maximum (see LossFromStats).
+double LabelsAtMax(const float* z, const float* x, size_t classes, float max) {
+  double sum = 0.0;
+  for (size_t j = 0; j < classes; ++j) {
+    if (x[j] == max) {
+      sum += z[j];
+    }
+  }
+  return sum;
+}
 
 SIMD_NN_ALWAYS_INLINE __m512i LaneIndices() {
   return _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -1038,6 +1050,10 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
   stats.log1p_argument = static_cast<double>(max_count - 1) + rest;
   stats.label_sum = label_sum;
   stats.weighted_shift = _mm512_reduce_add_pd(_mm512_add_pd(shift_low, shift_high));
+  // x is still intact here (pass 3 has not run).
+  if (__builtin_isinf(label_sum)) {
+    stats.label_at_max = LabelsAtMax(z, x, classes, max);
+  }
   if (grad == nullptr) {
     return stats;
   }
@@ -1592,20 +1608,37 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
   return sums;
 }
 
+// Returns label_sum * log S - weighted_shift. Where log S is 0 and the label sum infinite, that product is
+// inf * 0 = NaN, while the scalar set sums the terms z (log S - s): the infinite labels below the maximum give
+// infinite terms, already in weighted_shift, and only those at the maximum give inf * 0. The loss is then
+// label_at_max * log S - weighted_shift.
+SIMD_NN_ALWAYS_INLINE __m512d LossFromStats(__m512d label_sum, __m512d log_sum, __m512d weighted_shift,
+                                            __m512d label_at_max) {
+  const __m512d loss = _mm512_fmsub_pd(label_sum, log_sum, weighted_shift);
+  const __mmask8 infinite_labels =
+      _mm512_cmp_pd_mask(_mm512_abs_pd(label_sum), _mm512_set1_pd(__builtin_inf()), _CMP_EQ_OQ);
+  const __mmask8 zero_log = _mm512_cmp_pd_mask(log_sum, _mm512_setzero_pd(), _CMP_EQ_OQ);
+  const __m512d limit = _mm512_fmsub_pd(label_at_max, log_sum, weighted_shift);
+  return _mm512_mask_mov_pd(loss, infinite_labels & zero_log, limit);
+}
+
 // Writes the losses of up to 8 rows from their statistics.
 void StoreLosses(const XentRowStats* stats, size_t count, float* loss) {
   double argument[8];
   double label_sum[8];
   double weighted_shift[8];
+  double label_at_max[8];
   for (size_t r = 0; r < count; ++r) {
     argument[r] = stats[r].log1p_argument;
     label_sum[r] = stats[r].label_sum;
     weighted_shift[r] = stats[r].weighted_shift;
+    label_at_max[r] = stats[r].label_at_max;
   }
   const __mmask8 mask = static_cast<__mmask8>((1u << count) - 1u);
   const __m512d log_sum = Log1pPd(_mm512_maskz_loadu_pd(mask, argument));
-  const __m512d row_loss = _mm512_fmsub_pd(_mm512_maskz_loadu_pd(mask, label_sum), log_sum,
-                                           _mm512_maskz_loadu_pd(mask, weighted_shift));
+  const __m512d row_loss =
+      LossFromStats(_mm512_maskz_loadu_pd(mask, label_sum), log_sum, _mm512_maskz_loadu_pd(mask, weighted_shift),
+                    _mm512_maskz_loadu_pd(mask, label_at_max));
   _mm256_mask_storeu_ps(loss, mask, _mm512_cvtpd_ps(row_loss));
 }
 
@@ -1653,6 +1686,7 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
       } else {
         row_stats.label_sum = sums.label_sum;
         row_stats.weighted_shift = sums.weighted_shift;
+        row_stats.label_at_max = 0.0;
       }
       complete_row(pending.row);
     } else {
@@ -1718,6 +1752,7 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
         row_stats.log1p_argument = static_cast<double>(sums.max_count - 1) + rest;
         row_stats.label_sum = sums.label_sum;
         row_stats.weighted_shift = sums.weighted_shift;
+        row_stats.label_at_max = 0.0;
         if (grad != nullptr) {
           // S_M = e^R S = e^R (max_count + S').
           const double shifted_sum =
@@ -1777,9 +1812,9 @@ void XentRowsExact(const float* labels, const float* logits, float* loss, float*
 
 // Loss (and gradient) of 8 lanes in float64 from the lane statistics.
 SIMD_NN_ALWAYS_INLINE __m512d LaneLoss(__m512d label_sum, __m512d weighted_shift, __m512d max_count,
-                                       __m512d rest) {
+                                       __m512d rest, __m512d label_at_max) {
   const __m512d log_sum = Log1pPd(_mm512_add_pd(_mm512_sub_pd(max_count, _mm512_set1_pd(1.0)), rest));
-  return _mm512_fmsub_pd(label_sum, log_sum, weighted_shift);
+  return LossFromStats(label_sum, log_sum, weighted_shift, label_at_max);
 }
 
 void XentLanes(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
@@ -1853,10 +1888,24 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       rest_high = _mm512_mask_mov_pd(rest_high, tiny_high, exact_high);
     }
 
+    // The labels at each row's maximum, needed only where the label sum is infinite (see LossFromStats).
+    __m512d at_max_low = _mm512_setzero_pd();
+    __m512d at_max_high = _mm512_setzero_pd();
+    const __m512d inf = _mm512_set1_pd(__builtin_inf());
+    if ((_mm512_cmp_pd_mask(_mm512_abs_pd(label_low), inf, _CMP_EQ_OQ) |
+         _mm512_cmp_pd_mask(_mm512_abs_pd(label_high), inf, _CMP_EQ_OQ)) != 0) {
+      for (size_t j = 0; j < classes; ++j) {
+        const __mmask16 at_max = _mm512_cmp_ps_mask(columns[j], group.max, _CMP_EQ_OQ);
+        const __m512 labels_at_max = _mm512_maskz_mov_ps(at_max, label_columns[j]);
+        at_max_low = _mm512_add_pd(at_max_low, LowToDouble(labels_at_max));
+        at_max_high = _mm512_add_pd(at_max_high, HighToDouble(labels_at_max));
+      }
+    }
+
     const __m512d count_low = LowToDouble(max_count);
     const __m512d count_high = HighToDouble(max_count);
-    __m512 group_loss = JoinToFloat(LaneLoss(label_low, shift_low, count_low, rest_low),
-                                    LaneLoss(label_high, shift_high, count_high, rest_high));
+    __m512 group_loss = JoinToFloat(LaneLoss(label_low, shift_low, count_low, rest_low, at_max_low),
+                                    LaneLoss(label_high, shift_high, count_high, rest_high, at_max_high));
     group_loss = _mm512_mask_mov_ps(group_loss, group.invalid, _mm512_set1_ps(__builtin_nanf("")));
     _mm512_mask_storeu_ps(loss + r0, active, group_loss);
     if (backprop == nullptr) {
@@ -1883,8 +1932,11 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       const __mmask16 single = _mm512_cmp_ps_mask(_mm512_permutexvar_ps(row, max_count), one, _CMP_EQ_OQ);
       const __mmask16 dominant = _mm512_mask_cmp_ps_mask(single, v, m, _CMP_EQ_OQ);
       if (dominant != 0) {
-        const __m512 d = _mm512_fnmadd_ps(w, _mm512_permutexvar_ps(row, rest), _mm512_sub_ps(one, w));
-        g = _mm512_mask_mul_ps(g, dominant, d, row_inverse_sum);
+        // As (1 - z) / S - z (S' / S), whose two products stay below |z|: (1 - z) - z S' overflowed for z
+        // near 3e38 and S' above 0.13.
+        const __m512 rest_share = _mm512_mul_ps(_mm512_permutexvar_ps(row, rest), row_inverse_sum);
+        const __m512 fixed = _mm512_fnmadd_ps(w, rest_share, _mm512_mul_ps(_mm512_sub_ps(one, w), row_inverse_sum));
+        g = _mm512_mask_mov_ps(g, dominant, fixed);
       }
       _mm512_mask_storeu_ps(gg + k0, mask, PropagateNaN(m, g));
     }
