@@ -635,11 +635,9 @@ void XentRows(const float* labels, const float* logits, float* loss, float* back
   }
 }
 
-// Loss of 4 lanes in float64 from the lane statistics.
-SIMD_NN_ALWAYS_INLINE __m256d LaneLoss(__m256d label_sum, __m256d weighted_shift, __m256d max_count,
-                                       __m256d rest, __m256d label_at_max) {
-  const __m256d log_sum = Log1pPd(_mm256_add_pd(_mm256_sub_pd(max_count, _mm256_set1_pd(1.0)), rest));
-  return LossFromStats(label_sum, log_sum, weighted_shift, label_at_max);
+// Returns log S = log1p((max_count - 1) + S') of each lane, from the lane statistics.
+SIMD_NN_ALWAYS_INLINE __m256d LaneLogSum(__m256d max_count, __m256d rest) {
+  return Log1pPd(_mm256_add_pd(_mm256_sub_pd(max_count, _mm256_set1_pd(1.0)), rest));
 }
 
 void XentLanes(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
@@ -711,25 +709,29 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       rest_high = _mm256_blendv_pd(rest_high, exact_high, tiny_high);
     }
 
-    // The labels at each row's maximum, needed only where the label sum is infinite (see LossFromStats).
-    __m256d at_max_low = _mm256_setzero_pd();
-    __m256d at_max_high = _mm256_setzero_pd();
+    const __m256d count_low = LowToDouble(max_count);
+    const __m256d count_high = HighToDouble(max_count);
+    const __m256d log_low = LaneLogSum(count_low, rest_low);
+    const __m256d log_high = LaneLogSum(count_high, rest_high);
+    __m256d loss_low = _mm256_fmsub_pd(label_low, log_low, shift_low);
+    __m256d loss_high = _mm256_fmsub_pd(label_high, log_high, shift_high);
+    // Where a label sum is infinite, the loss needs the labels at each row's maximum (see LossFromStats).
     const __m256d inf = _mm256_set1_pd(__builtin_inf());
     const __m256d sign_bit = _mm256_set1_pd(-0.0);
     if ((_mm256_movemask_pd(_mm256_cmp_pd(_mm256_andnot_pd(sign_bit, label_low), inf, _CMP_EQ_OQ)) |
          _mm256_movemask_pd(_mm256_cmp_pd(_mm256_andnot_pd(sign_bit, label_high), inf, _CMP_EQ_OQ))) != 0) {
+      __m256d at_max_low = _mm256_setzero_pd();
+      __m256d at_max_high = _mm256_setzero_pd();
       for (size_t j = 0; j < classes; ++j) {
         const __m256 labels_at_max =
             _mm256_and_ps(_mm256_cmp_ps(columns[j], group.max, _CMP_EQ_OQ), label_columns[j]);
         at_max_low = _mm256_add_pd(at_max_low, LowToDouble(labels_at_max));
         at_max_high = _mm256_add_pd(at_max_high, HighToDouble(labels_at_max));
       }
+      loss_low = LossFromStats(label_low, log_low, shift_low, at_max_low);
+      loss_high = LossFromStats(label_high, log_high, shift_high, at_max_high);
     }
-
-    const __m256d count_low = LowToDouble(max_count);
-    const __m256d count_high = HighToDouble(max_count);
-    __m256 group_loss = JoinToFloat(LaneLoss(label_low, shift_low, count_low, rest_low, at_max_low),
-                                    LaneLoss(label_high, shift_high, count_high, rest_high, at_max_high));
+    __m256 group_loss = JoinToFloat(loss_low, loss_high);
     group_loss = _mm256_blendv_ps(group_loss, _mm256_set1_ps(__builtin_nanf("")), group.invalid);
     _mm256_maskstore_ps(loss + r0, active, group_loss);
     if (backprop == nullptr) {

@@ -1810,11 +1810,9 @@ void XentRowsExact(const float* labels, const float* logits, float* loss, float*
   }
 }
 
-// Loss (and gradient) of 8 lanes in float64 from the lane statistics.
-SIMD_NN_ALWAYS_INLINE __m512d LaneLoss(__m512d label_sum, __m512d weighted_shift, __m512d max_count,
-                                       __m512d rest, __m512d label_at_max) {
-  const __m512d log_sum = Log1pPd(_mm512_add_pd(_mm512_sub_pd(max_count, _mm512_set1_pd(1.0)), rest));
-  return LossFromStats(label_sum, log_sum, weighted_shift, label_at_max);
+// Returns log S = log1p((max_count - 1) + S') of each lane, from the lane statistics.
+SIMD_NN_ALWAYS_INLINE __m512d LaneLogSum(__m512d max_count, __m512d rest) {
+  return Log1pPd(_mm512_add_pd(_mm512_sub_pd(max_count, _mm512_set1_pd(1.0)), rest));
 }
 
 void XentLanes(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
@@ -1888,24 +1886,30 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       rest_high = _mm512_mask_mov_pd(rest_high, tiny_high, exact_high);
     }
 
-    // The labels at each row's maximum, needed only where the label sum is infinite (see LossFromStats).
-    __m512d at_max_low = _mm512_setzero_pd();
-    __m512d at_max_high = _mm512_setzero_pd();
+    const __m512d count_low = LowToDouble(max_count);
+    const __m512d count_high = HighToDouble(max_count);
+    const __m512d log_low = LaneLogSum(count_low, rest_low);
+    const __m512d log_high = LaneLogSum(count_high, rest_high);
+    __m512d loss_low = _mm512_fmsub_pd(label_low, log_low, shift_low);
+    __m512d loss_high = _mm512_fmsub_pd(label_high, log_high, shift_high);
+    // Where a label sum is infinite, the loss needs the labels at each row's maximum (see LossFromStats). The
+    // common path stays as it is: with LossFromStats on every group, 10-class rows ran 17% slower at 16M
+    // elements (tools/ab.mjs).
     const __m512d inf = _mm512_set1_pd(__builtin_inf());
     if ((_mm512_cmp_pd_mask(_mm512_abs_pd(label_low), inf, _CMP_EQ_OQ) |
          _mm512_cmp_pd_mask(_mm512_abs_pd(label_high), inf, _CMP_EQ_OQ)) != 0) {
+      __m512d at_max_low = _mm512_setzero_pd();
+      __m512d at_max_high = _mm512_setzero_pd();
       for (size_t j = 0; j < classes; ++j) {
         const __mmask16 at_max = _mm512_cmp_ps_mask(columns[j], group.max, _CMP_EQ_OQ);
         const __m512 labels_at_max = _mm512_maskz_mov_ps(at_max, label_columns[j]);
         at_max_low = _mm512_add_pd(at_max_low, LowToDouble(labels_at_max));
         at_max_high = _mm512_add_pd(at_max_high, HighToDouble(labels_at_max));
       }
+      loss_low = LossFromStats(label_low, log_low, shift_low, at_max_low);
+      loss_high = LossFromStats(label_high, log_high, shift_high, at_max_high);
     }
-
-    const __m512d count_low = LowToDouble(max_count);
-    const __m512d count_high = HighToDouble(max_count);
-    __m512 group_loss = JoinToFloat(LaneLoss(label_low, shift_low, count_low, rest_low, at_max_low),
-                                    LaneLoss(label_high, shift_high, count_high, rest_high, at_max_high));
+    __m512 group_loss = JoinToFloat(loss_low, loss_high);
     group_loss = _mm512_mask_mov_ps(group_loss, group.invalid, _mm512_set1_ps(__builtin_nanf("")));
     _mm512_mask_storeu_ps(loss + r0, active, group_loss);
     if (backprop == nullptr) {
