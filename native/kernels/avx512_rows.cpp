@@ -14,8 +14,8 @@
 // the output is written in the natural layout with each lane's statistics broadcast to its row's elements.
 //
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
-// 16M elements. The full `npm run bench` run of 2026-12-05 (AMD Zen 5) measured 7.26x at 64K elements and 2.40x
-// at 16M, and the loss alone ran at 4.71x and 1.25x. The gradient adds a third array to the traffic (a copy moves
+// 16M elements. The last full `npm run bench` run of 2026-12-05 (AMD Zen 5) measured 7.51x at 64K elements and
+// 2.53x at 16M, and the loss alone ran at 4.81x and 1.30x. The gradient adds a third array to the traffic (a copy moves
 // two) and a pass over the row. Adding operations to pass 2 of gradient rows made 64K elements slower even
 // where they saved others (see AddGroupToNextRowMaxWithGroups). At 16M elements, the loss alone depends on
 // where the labels lie relative to the logits. With both in one buffer, labels about a multiple of 64 MiB
