@@ -330,8 +330,8 @@ SIMD_NN_ALWAYS_INLINE void SigmoidQuotientStage(__m256* e, const __m256* x) {
 // (|x| = 0.549) E - 2 q0 is exact (Sterbenz). Above, it rounds by at most 2^-24 E tanh, which reaches the
 // result as at most 2^-24 tanh^2.
 //
-// The previous form computed an odd polynomial and 1 - 2e / (1 + e) for every lane and chose between them, with
-// a division: at 64K elements, this one takes 8.4x a copy instead of 15.6x (tools/ab.mjs, AMD Zen 5).
+// The previous form computed an odd polynomial and 1 - 2e / (1 + e), with a division, for every lane and
+// chose between them. At 64K elements this one takes 8.4x a copy instead of 15.6x (tools/ab.mjs, AMD Zen 5).
 //
 // Replaces each x in the block by E = e^(2|x|) - 1: stage 1 of tanh.
 SIMD_NN_ALWAYS_INLINE void TanhExpm1Stage(__m256* block) {
