@@ -141,7 +141,7 @@ SIMD_NN_ALWAYS_INLINE __m256 ExpVector(__m256 x) { return ExpOfClamped(ClampExpA
 constexpr size_t kBlockVectors = 8;
 constexpr size_t kBlockElements = kBlockVectors * kLanes;
 
-// Loads elements [i, n) of x into a block, zero-filling the lanes past n; writes them back alike.
+// Loads elements [i, n) of x into a block, zero-filling the lanes past n. StorePartialBlock writes them back.
 SIMD_NN_ALWAYS_INLINE void LoadPartialBlock(const float* x, size_t i, size_t n, __m256* block) {
 #pragma GCC unroll 8
   for (size_t k = 0; k < kBlockVectors; ++k) {
@@ -353,7 +353,8 @@ SIMD_NN_ALWAYS_INLINE void TanhExpm1Stage(__m256* block) {
 #pragma GCC unroll 8
   for (size_t k = 0; k < kBlockVectors; ++k) {
     // s = h (2 + h 4 q(2h)) + c_j = r + r^2 q(r) + c_j, by Horner's rule.
-    __m256 t = _mm256_fmadd_ps(_mm256_set1_ps(approx::kTanh8Expm1Poly3), h[k], _mm256_set1_ps(approx::kTanh8Expm1Poly2));
+    __m256 t =
+        _mm256_fmadd_ps(_mm256_set1_ps(approx::kTanh8Expm1Poly3), h[k], _mm256_set1_ps(approx::kTanh8Expm1Poly2));
     t = _mm256_fmadd_ps(t, h[k], _mm256_set1_ps(approx::kTanh8Expm1Poly1));
     t = _mm256_fmadd_ps(t, h[k], _mm256_set1_ps(approx::kTanh8Expm1Poly0));
     t = _mm256_fmadd_ps(t, h[k], two);

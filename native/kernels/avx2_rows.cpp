@@ -88,7 +88,9 @@ bool FindRowMax(const float* z, const float* x, size_t classes, float* max, doub
     for (size_t k = 0; k < kSumGroup; ++k) {
       v[k] = _mm256_loadu_ps(x + i + k * kLanes);
     }
-    nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_ps(v[2], v[3], _CMP_UNORD_Q)));
+    const __m256 unordered =
+        _mm256_or_ps(_mm256_cmp_ps(v[0], v[1], _CMP_UNORD_Q), _mm256_cmp_ps(v[2], v[3], _CMP_UNORD_Q));
+    nan = _mm256_or_ps(nan, unordered);
     max0 = _mm256_max_ps(max0, _mm256_max_ps(v[0], v[2]));
     max1 = _mm256_max_ps(max1, _mm256_max_ps(v[1], v[3]));
     if (z != nullptr) {
@@ -143,7 +145,7 @@ struct RowShift {
   bool fast;       // whether ExpShiftedFast can take the row: m finite and within kMaxFastRowMax
   __m256 magic;    // kRoundingMagicWithBias - N: rounding 8 x / ln2 with it leaves n - N + 1016 in the bits
   __m256 lower;    // M - 87.9: x clamped to it gets n - N >= -1015 and 2^floor((n - N)/8) = 0
-  double reduced;  // R = m - M, in [-ln2/16, ln2/16]; 0 when not fast
+  double reduced;  // R = m - M, in [-ln2/16, ln2/16], or 0 when not fast
 };
 
 RowShift MakeRowShift(float max) {
@@ -507,7 +509,9 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
       add_rest(rest_terms);
     }
   };
-  const auto fast_exp = [&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE { return ExpShiftedFast(v, shift.magic, shift.lower); };
+  const auto fast_exp = [&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    return ExpShiftedFast(v, shift.magic, shift.lower);
+  };
   const auto exact_exp = [&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE { return ExpShifted(v, m, neg_m); };
   if (shift.fast) {
     exp_pass(fast_exp);
