@@ -598,7 +598,9 @@ describeEachIsa('softmax cross-entropy', () => {
 describeEachIsa('sigmoid cross-entropy', () => {
   test('random inputs within bound', () => {
     const random = createRandom(41);
-    for (const length of [...Array.from({ length: 41 }, (_, i) => i), 1000, 100_003]) {
+    // Kernels work on blocks of 64 (AVX2) and 128 (AVX-512) elements: lengths around them end in a partial block.
+    const blockEdges = [63, 64, 65, 127, 128, 129, 255, 257];
+    for (const length of [...Array.from({ length: 41 }, (_, i) => i), ...blockEdges, 1000, 100_003]) {
       const logits = uniform(random, length + 1, -40, 40).subarray(1);
       const labels = uniform(random, length, 0, 1);
       const y = sigmoidCrossEntropyWithLogits({ labels, logits });
@@ -619,6 +621,27 @@ describeEachIsa('sigmoid cross-entropy', () => {
     const y = sigmoidCrossEntropyWithLogits({ labels, logits });
     expect(Array.from(y.subarray(0, 7))).toEqual([0, Infinity, Infinity, 0, Infinity, Infinity, -Infinity]);
     expect(y[7]).toBeNaN();
+  });
+
+  test('infinite logits at every position', () => {
+    // 300 elements span whole and partial blocks on every set; the offset moves the aligned head.
+    for (const offset of [0, 3]) {
+      for (let position = 0; position < 300; position += 7) {
+        for (const [logit, label, limit] of [
+          [Infinity, 0.25, Infinity],
+          [-Infinity, 0, 0],
+        ]) {
+          const logits = new Float32Array(300 + offset).fill(0.3).subarray(offset);
+          logits[position] = logit;
+          const labels = new Float32Array(300).fill(1);
+          labels[position] = label;
+          const y = sigmoidCrossEntropyWithLogits({ labels, logits });
+          y.forEach((value, i) =>
+            i === position ? expect(value).toBe(limit) : expect(value).toBeCloseTo(0.5543552, 6),
+          );
+        }
+      }
+    }
   });
 
   test('NaN logits in each lane position', () => {

@@ -2,7 +2,7 @@
 // `npm run bench`.
 //
 // Usage: node tools/ab.mjs A.node B.node kernel [elements] [isa] [classes]
-//   kernel: relu, sigmoid, tanh, softmax, xent (loss only) or xent-backprop
+//   kernel: relu, sigmoid, tanh, softmax, xent (loss only), xent-backprop, sigmoid-xent or l2
 //   elements: default 65536; isa: default avx512; classes (row kernels): default 1000
 //
 // Both builds load into one process, and each trial times one call of A, one of B and one copy floor
@@ -54,6 +54,12 @@ const labels = new Float32Array(elements);
 for (let r = 0; r < rows; r += 1) {
   labels[r * CLASSES + ((r * 7) % CLASSES)] = 1;
 }
+// Soft labels in [0, 1) for sigmoid cross-entropy.
+const softLabels = new Float32Array(elements);
+for (let i = 0; i < elements; i += 1) {
+  seed = (seed * 1103515245 + 12345) % 2147483648;
+  softLabels[i] = seed / 2147483648;
+}
 const y = new Float32Array(elements);
 const loss = new Float32Array(Math.max(rows, 1));
 const copy = new Float32Array(elements);
@@ -66,6 +72,8 @@ const KERNELS = {
   xent: (binding) => () => binding.softmaxCrossEntropy(labels, x, loss, null, rows, CLASSES, 1, rows, CLASSES, 1, 1),
   'xent-backprop': (binding) => () =>
     binding.softmaxCrossEntropy(labels, x, loss, y, rows, CLASSES, 1, rows, CLASSES, 1, 1),
+  'sigmoid-xent': (binding) => () => binding.sigmoidCrossEntropy(softLabels, x, y),
+  l2: (binding) => () => binding.l2Loss(x),
 };
 const makeKernel = KERNELS[kernelName];
 if (!makeKernel) {

@@ -176,29 +176,45 @@ static SIMD_NN_ALWAYS_INLINE __m256 ExpShifted(__m256 x, __m256 m, __m256 neg_m)
 // With 1 + u = 2^k * f and f in [sqrt(1/2), sqrt(2)), log1p(u) = k ln2 + 2 atanh(g) where
 // g = (f - 1) / (f + 1) = (u + 1 - 2^k) / (u + 1 + 2^k). The numerator is formed from u itself, so a u far
 // below 2^-53 (a dominant class in cross-entropy) keeps its value instead of vanishing in 1 + u.
-static SIMD_NN_ALWAYS_INLINE __m256d Log1pPd(__m256d u) {
+//
+// Log1pPdGroup replaces each of `kCount` vectors by its log1p, one step at a time over the group, so that the
+// out-of-order core finds independent work next to each step. Log1pPd is the group of one.
+template <size_t kCount>
+static SIMD_NN_ALWAYS_INLINE void Log1pPdGroup(__m256d* u) {
   const __m256d one = _mm256_set1_pd(1.0);
-  const __m256d w = _mm256_add_pd(one, u);
-  // k = exponent of w * sqrt(1/2), plus 1; w >= 1 keeps it non-negative.
-  const __m256i scaled_bits = _mm256_castpd_si256(_mm256_mul_pd(w, _mm256_set1_pd(approx::kSqrtHalf)));
-  const __m256i k_int = _mm256_sub_epi64(_mm256_srli_epi64(scaled_bits, 52), _mm256_set1_epi64x(1022));
-  const __m256d two_k = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(k_int, _mm256_set1_epi64x(1023)), 52));
-  // k as a double: the bits of 2^52 + k, minus 2^52.
-  const __m256d magic = _mm256_set1_pd(0x1p52);
-  const __m256d k = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(k_int, _mm256_castpd_si256(magic))), magic);
+  __m256d k[kCount];
+  __m256d g[kCount];
+#pragma GCC unroll 16
+  for (size_t j = 0; j < kCount; ++j) {
+    const __m256d w = _mm256_add_pd(one, u[j]);
+    // k = exponent of w * sqrt(1/2), plus 1; w >= 1 keeps it non-negative.
+    const __m256i scaled_bits = _mm256_castpd_si256(_mm256_mul_pd(w, _mm256_set1_pd(approx::kSqrtHalf)));
+    const __m256i k_int = _mm256_sub_epi64(_mm256_srli_epi64(scaled_bits, 52), _mm256_set1_epi64x(1022));
+    const __m256d two_k =
+        _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(k_int, _mm256_set1_epi64x(1023)), 52));
+    // k as a double: the bits of 2^52 + k, minus 2^52.
+    const __m256d magic = _mm256_set1_pd(0x1p52);
+    k[j] = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(k_int, _mm256_castpd_si256(magic))), magic);
+    const __m256d numerator = _mm256_sub_pd(u[j], _mm256_sub_pd(two_k, one));
+    const __m256d denominator = _mm256_add_pd(u[j], _mm256_add_pd(two_k, one));
+    g[j] = _mm256_div_pd(numerator, denominator);
+  }
+#pragma GCC unroll 16
+  for (size_t j = 0; j < kCount; ++j) {
+    const __m256d g2 = _mm256_mul_pd(g[j], g[j]);
+    __m256d q = _mm256_set1_pd(approx::kAtanhPoly4);
+    q = _mm256_fmadd_pd(q, g2, _mm256_set1_pd(approx::kAtanhPoly3));
+    q = _mm256_fmadd_pd(q, g2, _mm256_set1_pd(approx::kAtanhPoly2));
+    q = _mm256_fmadd_pd(q, g2, _mm256_set1_pd(approx::kAtanhPoly1));
+    q = _mm256_fmadd_pd(q, g2, _mm256_set1_pd(approx::kAtanhPoly0));
+    const __m256d atanh_g = _mm256_fmadd_pd(_mm256_mul_pd(g[j], g2), q, g[j]);
+    u[j] = _mm256_fmadd_pd(k[j], _mm256_set1_pd(approx::kLn2), _mm256_add_pd(atanh_g, atanh_g));
+  }
+}
 
-  const __m256d numerator = _mm256_sub_pd(u, _mm256_sub_pd(two_k, one));
-  const __m256d denominator = _mm256_add_pd(u, _mm256_add_pd(two_k, one));
-  const __m256d g = _mm256_div_pd(numerator, denominator);
-  const __m256d g2 = _mm256_mul_pd(g, g);
-
-  __m256d q = _mm256_set1_pd(approx::kAtanhPoly4);
-  q = _mm256_fmadd_pd(q, g2, _mm256_set1_pd(approx::kAtanhPoly3));
-  q = _mm256_fmadd_pd(q, g2, _mm256_set1_pd(approx::kAtanhPoly2));
-  q = _mm256_fmadd_pd(q, g2, _mm256_set1_pd(approx::kAtanhPoly1));
-  q = _mm256_fmadd_pd(q, g2, _mm256_set1_pd(approx::kAtanhPoly0));
-  const __m256d atanh_g = _mm256_fmadd_pd(_mm256_mul_pd(g, g2), q, g);
-  return _mm256_fmadd_pd(k, _mm256_set1_pd(approx::kLn2), _mm256_add_pd(atanh_g, atanh_g));
+static SIMD_NN_ALWAYS_INLINE __m256d Log1pPd(__m256d u) {
+  Log1pPdGroup<1>(&u);
+  return u;
 }
 
 // Widens the low and high halves of a float32 vector to float64.

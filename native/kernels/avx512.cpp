@@ -42,7 +42,6 @@ size_t StreamingThresholdBytes() {
 namespace {
 
 using BlockFunction = void (*)(__m512* block);
-using BinaryVectorFunction = __m512 (*)(__m512, __m512);
 
 // Element-wise kernels work on blocks of kBlockVectors vectors and run each step of their computation over
 // the whole block before the next step (sigmoid and tanh in two stages, see MapElementsInStages). The steps
@@ -143,33 +142,51 @@ SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, Block
   }
 }
 
-// Applies f to a[0, n) and b[0, n) pairwise, one vector at a time, and writes y[0, n); y may be exactly a
-// or b. Stores are aligned and, for large outputs, non-temporal, as in MapElements.
-SIMD_NN_ALWAYS_INLINE void MapElementPairs(const float* a, const float* b, float* y, size_t n,
-                                           BinaryVectorFunction f) {
+using PairBlockFunction = void (*)(const __m512* a, __m512* b_and_result);
+
+// Applies f to blocks of a[0, n) and b[0, n) pairwise and writes y[0, n), as MapElements does for one input
+// (aligned stores, non-temporal for large outputs, and partial blocks through the same f). f receives a block
+// of a and a block of b, and leaves its result in the latter. y may be exactly a or b.
+SIMD_NN_ALWAYS_INLINE void MapElementPairs(const float* a, const float* b, float* y, size_t n, PairBlockFunction f) {
+  __m512 a_block[kBlockVectors];
+  __m512 block[kBlockVectors];
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
   const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
   if (head != 0) {
     // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
     const __mmask16 mask = LastLanes(head);
-    const __m512 result = f(_mm512_maskz_loadu_ps(mask, VectorEndingAt(a, head)),
-                            _mm512_maskz_loadu_ps(mask, VectorEndingAt(b, head)));
-    _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, result);
+#pragma GCC unroll 8
+    for (size_t k = 1; k < kBlockVectors; ++k) {
+      a_block[k] = _mm512_setzero_ps();
+      block[k] = _mm512_setzero_ps();
+    }
+    a_block[0] = _mm512_maskz_loadu_ps(mask, VectorEndingAt(a, head));
+    block[0] = _mm512_maskz_loadu_ps(mask, VectorEndingAt(b, head));
+    f(a_block, block);
+    _mm512_mask_storeu_ps(VectorEndingAt(y, head), mask, block[0]);
   }
 
   size_t i = head;
   if (streaming) {
-    for (; i + kLanes <= n; i += kLanes) {
-      _mm512_stream_ps(y + i, f(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+    for (; i + kBlockElements <= n; i += kBlockElements) {
+      LoadBlock(a + i, a_block);
+      LoadBlock(b + i, block);
+      f(a_block, block);
+      StoreBlock(y + i, block, true);
     }
   } else {
-    for (; i + kLanes <= n; i += kLanes) {
-      _mm512_storeu_ps(y + i, f(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+    for (; i + kBlockElements <= n; i += kBlockElements) {
+      LoadBlock(a + i, a_block);
+      LoadBlock(b + i, block);
+      f(a_block, block);
+      StoreBlock(y + i, block, false);
     }
   }
   if (i < n) {
-    const __mmask16 mask = FirstLanes(n - i);
-    _mm512_mask_storeu_ps(y + i, mask, f(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i)));
+    LoadPartialBlock(a, i, n, a_block);
+    LoadPartialBlock(b, i, n, block);
+    f(a_block, block);
+    StorePartialBlock(y, i, n, block);
   }
   if (streaming) {
     _mm_sfence();
@@ -429,38 +446,70 @@ SIMD_NN_ALWAYS_INLINE void TanhQuotientStage(__m512* e, const __m512* x) {
   }
 }
 
-// Returns max(x, 0) - x z + log1p(e^-|x|) for 8 lanes in float64: the linear part x (1 - z) or -x z is
-// exact there, and the sum is rounded to float32 once by the caller.
-SIMD_NN_ALWAYS_INLINE __m512d SigmoidXentHalf(__m512d z, __m512d x, __m512d e, __mmask8 nonnegative) {
+// Returns max(x, 0) - x z + log1p(e^-|x|) for 8 lanes in float64, given the log1p: the linear part
+// x (1 - z) or -x z is exact there, and the sum is rounded to float32 once by the caller.
+SIMD_NN_ALWAYS_INLINE __m512d SigmoidXentHalf(__m512d z, __m512d x, __m512d log1p_e, __mmask8 nonnegative) {
   const __m512d factor = _mm512_sub_pd(_mm512_maskz_mov_pd(nonnegative, _mm512_set1_pd(1.0)), z);
-  return _mm512_fmadd_pd(x, factor, Log1pPd(e));
+  return _mm512_fmadd_pd(x, factor, log1p_e);
 }
 
-SIMD_NN_ALWAYS_INLINE __m512 SigmoidXentVector(__m512 z, __m512 x) {
-  const __m512 minus_abs = _mm512_or_ps(x, _mm512_set1_ps(-0.0f));
-  const __m512 e = ExpOfClamped(_mm512_max_ps(_mm512_set1_ps(approx::kExpMinArg), minus_abs));
-  const __mmask16 nonnegative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
-  const __m512d low = SigmoidXentHalf(LowToDouble(z), LowToDouble(x), LowToDouble(e),
-                                      static_cast<__mmask8>(nonnegative));
-  const __m512d high = SigmoidXentHalf(HighToDouble(z), HighToDouble(x), HighToDouble(e),
-                                       static_cast<__mmask8>(nonnegative >> 8));
-  __m512 result = JoinToFloat(low, high);
+// Replaces each logit x of the block by its sigmoid cross-entropy with the label z at the same position, each
+// step over the whole block (e^-|x|, then log1p in float64 over the block's 16 halves). Computed one vector
+// at a time, the steps formed a chain too long for the out-of-order core to overlap: the block form runs
+// about 1.6x as fast at 64K elements (AMD Zen 5, tools/ab.mjs).
+SIMD_NN_ALWAYS_INLINE void SigmoidXentBlock(const __m512* z, __m512* x) {
+  constexpr size_t kCount = kBlockVectors;
+  __m512 r[kCount];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kCount; ++k) {
+    r[k] = _mm512_max_ps(_mm512_set1_ps(approx::kExpMinArg), _mm512_or_ps(x[k], _mm512_set1_ps(-0.0f)));
+  }
+  ExpOfClampedBlock(r);
+
+  // The float64 part: log1p(e^-|x|) of the 16 halves a step at a time, then max(x, 0) - x z added to it.
+  __m512d log1p_e[2 * kCount];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kCount; ++k) {
+    log1p_e[2 * k] = LowToDouble(r[k]);
+    log1p_e[2 * k + 1] = HighToDouble(r[k]);
+  }
+  Log1pPdGroup<2 * kCount>(log1p_e);
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kCount; ++k) {
+    const __mmask16 nonnegative = _mm512_cmp_ps_mask(x[k], _mm512_setzero_ps(), _CMP_GE_OQ);
+    const __m512d low = SigmoidXentHalf(LowToDouble(z[k]), LowToDouble(x[k]), log1p_e[2 * k],
+                                        static_cast<__mmask8>(nonnegative));
+    const __m512d high = SigmoidXentHalf(HighToDouble(z[k]), HighToDouble(x[k]), log1p_e[2 * k + 1],
+                                         static_cast<__mmask8>(nonnegative >> 8));
+    r[k] = JoinToFloat(low, high);
+  }
+
+  const __m512 inf = _mm512_set1_ps(__builtin_inff());
+  __mmask16 any_infinite = 0;
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kCount; ++k) {
+    any_infinite = static_cast<__mmask16>(any_infinite | _mm512_cmp_ps_mask(_mm512_abs_ps(x[k]), inf, _CMP_EQ_OQ));
+  }
 
   // At x = +-inf the formula subtracts infinities. The limits are (1 - z) * inf for +inf and z * inf for
   // -inf, and 0 where the label makes the infinite term vanish (z = 1 and z = 0 respectively).
-  const __m512 inf = _mm512_set1_ps(__builtin_inff());
-  const __mmask16 positive_inf = _mm512_cmp_ps_mask(x, inf, _CMP_EQ_OQ);
-  const __mmask16 negative_inf = _mm512_cmp_ps_mask(x, _mm512_sub_ps(_mm512_setzero_ps(), inf), _CMP_EQ_OQ);
-  if ((positive_inf | negative_inf) != 0) {
+  if (any_infinite != 0) {
     const __m512 one = _mm512_set1_ps(1.0f);
-    const __mmask16 label_one = _mm512_cmp_ps_mask(z, one, _CMP_EQ_OQ);
-    const __mmask16 label_zero = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_EQ_OQ);
-    const __m512 positive_limit = _mm512_maskz_mul_ps(~label_one, _mm512_sub_ps(one, z), inf);
-    const __m512 negative_limit = _mm512_maskz_mul_ps(~label_zero, z, inf);
-    result = _mm512_mask_blend_ps(positive_inf, result, positive_limit);
-    result = _mm512_mask_blend_ps(negative_inf, result, negative_limit);
+    for (size_t k = 0; k < kCount; ++k) {
+      const __mmask16 positive_inf = _mm512_cmp_ps_mask(x[k], inf, _CMP_EQ_OQ);
+      const __mmask16 negative_inf = _mm512_cmp_ps_mask(x[k], _mm512_sub_ps(_mm512_setzero_ps(), inf), _CMP_EQ_OQ);
+      const __mmask16 label_one = _mm512_cmp_ps_mask(z[k], one, _CMP_EQ_OQ);
+      const __mmask16 label_zero = _mm512_cmp_ps_mask(z[k], _mm512_setzero_ps(), _CMP_EQ_OQ);
+      const __m512 positive_limit = _mm512_maskz_mul_ps(~label_one, _mm512_sub_ps(one, z[k]), inf);
+      const __m512 negative_limit = _mm512_maskz_mul_ps(~label_zero, z[k], inf);
+      r[k] = _mm512_mask_blend_ps(positive_inf, r[k], positive_limit);
+      r[k] = _mm512_mask_blend_ps(negative_inf, r[k], negative_limit);
+    }
   }
-  return result;
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kCount; ++k) {
+    x[k] = r[k];
+  }
 }
 
 void Relu(const float* x, float* y, size_t n) { MapElements(x, y, n, ReluBlock); }
@@ -473,7 +522,7 @@ void Tanh(const float* x, float* y, size_t n) {
 void Exp(const float* x, float* y, size_t n) { MapElements(x, y, n, ExpBlock); }
 
 void SigmoidXent(const float* labels, const float* logits, float* out, size_t n) {
-  MapElementPairs(labels, logits, out, n, SigmoidXentVector);
+  MapElementPairs(labels, logits, out, n, SigmoidXentBlock);
 }
 
 // Squares are exact in float64 (24-bit significands). The conversion to float64 (VCVTPS2PD, about one per

@@ -162,23 +162,42 @@ static SIMD_NN_ALWAYS_INLINE __m512 PropagateNaN(__m512 x, __m512 value) {
 // With 1 + u = 2^k * f and f in [sqrt(1/2), sqrt(2)), log1p(u) = k ln2 + 2 atanh(g) where
 // g = (f - 1) / (f + 1) = (u + 1 - 2^k) / (u + 1 + 2^k). The numerator is formed from u itself, so a u far
 // below 2^-53 (a dominant class in cross-entropy) keeps its value instead of vanishing in 1 + u.
-static SIMD_NN_ALWAYS_INLINE __m512d Log1pPd(__m512d u) {
+//
+// Log1pPdGroup replaces each of `kCount` vectors by its log1p, one step at a time over the group, so that the
+// out-of-order core finds independent work next to each step. Log1pPd is the group of one.
+template <size_t kCount>
+static SIMD_NN_ALWAYS_INLINE void Log1pPdGroup(__m512d* u) {
   const __m512d one = _mm512_set1_pd(1.0);
-  const __m512d w = _mm512_add_pd(one, u);
-  const __m512d k = _mm512_add_pd(_mm512_getexp_pd(_mm512_mul_pd(w, _mm512_set1_pd(approx::kSqrtHalf))), one);
-  const __m512d two_k = _mm512_scalef_pd(one, k);
-  const __m512d numerator = _mm512_sub_pd(u, _mm512_sub_pd(two_k, one));
-  const __m512d denominator = _mm512_add_pd(u, _mm512_add_pd(two_k, one));
-  const __m512d g = _mm512_div_pd(numerator, denominator);
-  const __m512d g2 = _mm512_mul_pd(g, g);
+  __m512d k[kCount];
+  __m512d g[kCount];
+#pragma GCC unroll 16
+  for (size_t j = 0; j < kCount; ++j) {
+    const __m512d w = _mm512_add_pd(one, u[j]);
+    k[j] = _mm512_add_pd(_mm512_getexp_pd(_mm512_mul_pd(w, _mm512_set1_pd(approx::kSqrtHalf))), one);
+  }
+#pragma GCC unroll 16
+  for (size_t j = 0; j < kCount; ++j) {
+    const __m512d two_k = _mm512_scalef_pd(one, k[j]);
+    const __m512d numerator = _mm512_sub_pd(u[j], _mm512_sub_pd(two_k, one));
+    const __m512d denominator = _mm512_add_pd(u[j], _mm512_add_pd(two_k, one));
+    g[j] = _mm512_div_pd(numerator, denominator);
+  }
+#pragma GCC unroll 16
+  for (size_t j = 0; j < kCount; ++j) {
+    const __m512d g2 = _mm512_mul_pd(g[j], g[j]);
+    __m512d q = _mm512_set1_pd(approx::kAtanhPoly4);
+    q = _mm512_fmadd_pd(q, g2, _mm512_set1_pd(approx::kAtanhPoly3));
+    q = _mm512_fmadd_pd(q, g2, _mm512_set1_pd(approx::kAtanhPoly2));
+    q = _mm512_fmadd_pd(q, g2, _mm512_set1_pd(approx::kAtanhPoly1));
+    q = _mm512_fmadd_pd(q, g2, _mm512_set1_pd(approx::kAtanhPoly0));
+    const __m512d atanh_g = _mm512_fmadd_pd(_mm512_mul_pd(g[j], g2), q, g[j]);
+    u[j] = _mm512_fmadd_pd(k[j], _mm512_set1_pd(approx::kLn2), _mm512_add_pd(atanh_g, atanh_g));
+  }
+}
 
-  __m512d q = _mm512_set1_pd(approx::kAtanhPoly4);
-  q = _mm512_fmadd_pd(q, g2, _mm512_set1_pd(approx::kAtanhPoly3));
-  q = _mm512_fmadd_pd(q, g2, _mm512_set1_pd(approx::kAtanhPoly2));
-  q = _mm512_fmadd_pd(q, g2, _mm512_set1_pd(approx::kAtanhPoly1));
-  q = _mm512_fmadd_pd(q, g2, _mm512_set1_pd(approx::kAtanhPoly0));
-  const __m512d atanh_g = _mm512_fmadd_pd(_mm512_mul_pd(g, g2), q, g);
-  return _mm512_fmadd_pd(k, _mm512_set1_pd(approx::kLn2), _mm512_add_pd(atanh_g, atanh_g));
+static SIMD_NN_ALWAYS_INLINE __m512d Log1pPd(__m512d u) {
+  Log1pPdGroup<1>(&u);
+  return u;
 }
 
 // Widens the low and high halves of a float32 vector to float64.
