@@ -358,8 +358,14 @@ describeEachIsa('softmax cross-entropy', () => {
 
   test('backprop in place over the logits', () => {
     const random = createRandom(34);
-    for (const classes of [7, 1000]) {
-      const rows = 9;
+    // Rows of up to 16 classes go in groups of 8 (AVX2) or 16 (AVX-512) rows: 9 and 21 rows end in a partial one.
+    for (const [classes, rows] of [
+      [3, 21],
+      [7, 9],
+      [10, 21],
+      [16, 9],
+      [1000, 9],
+    ]) {
       const logits = uniform(random, rows * classes, -5, 5);
       const labels = oneHot(random, rows, classes);
       const backprop = new Float32Array(rows * classes);
@@ -530,21 +536,30 @@ describeEachIsa('softmax cross-entropy', () => {
 
   test('bytes around out and backprop untouched', () => {
     const random = createRandom(38);
-    const logits = uniform(random, 3 * 20, -4, 4);
-    const labels = oneHot(random, 3, 20);
-    const lossBuffer = new Float32Array(3 + 4).fill(99);
-    const gradBuffer = new Float32Array(60 + 4).fill(99);
-    softmaxCrossEntropyWithLogits({
-      labels,
-      logits,
-      shape: [3, 20],
-      out: lossBuffer.subarray(2, 5),
-      backprop: gradBuffer.subarray(2, 62),
-    });
-    expect(Array.from(lossBuffer.subarray(0, 2))).toEqual([99, 99]);
-    expect(Array.from(lossBuffer.subarray(5))).toEqual([99, 99]);
-    expect(Array.from(gradBuffer.subarray(0, 2))).toEqual([99, 99]);
-    expect(Array.from(gradBuffer.subarray(62))).toEqual([99, 99]);
+    // Short rows are written from lane order a row at a time, and 3 or 21 rows leave a partial group.
+    for (const [rows, classes] of [
+      [3, 20],
+      [3, 5],
+      [21, 10],
+      [21, 16],
+    ]) {
+      const elements = rows * classes;
+      const logits = uniform(random, elements, -4, 4);
+      const labels = oneHot(random, rows, classes);
+      const lossBuffer = new Float32Array(rows + 4).fill(99);
+      const gradBuffer = new Float32Array(elements + 4).fill(99);
+      softmaxCrossEntropyWithLogits({
+        labels,
+        logits,
+        shape: [rows, classes],
+        out: lossBuffer.subarray(2, rows + 2),
+        backprop: gradBuffer.subarray(2, elements + 2),
+      });
+      expect(Array.from(lossBuffer.subarray(0, 2))).toEqual([99, 99]);
+      expect(Array.from(lossBuffer.subarray(rows + 2))).toEqual([99, 99]);
+      expect(Array.from(gradBuffer.subarray(0, 2))).toEqual([99, 99]);
+      expect(Array.from(gradBuffer.subarray(elements + 2))).toEqual([99, 99]);
+    }
   });
 
   test('equal rows give bit-identical results wherever they sit', () => {

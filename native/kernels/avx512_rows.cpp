@@ -10,8 +10,8 @@
 // rows with a sum below kMinFastRestSum. Short cross-entropy rows take it too, because it costs less per row.
 //
 // Softmax rows of up to 16 classes are packed several to a vector (SoftmaxSmallRows). Cross-entropy rows of up
-// to 16 classes are vectorized across rows: lane r holds row r of a group of 16, its entries are gathered, and
-// the output is written in the natural layout with each lane's statistics broadcast to its row's elements.
+// to 16 classes are vectorized across rows: a group of 16 rows is loaded and transposed so that lane r is row r
+// (LoadColumns), and the gradient goes back through the same transpose.
 //
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
 // 16M elements. The last full `npm run bench` run of 2026-12-05 (AMD Zen 5) measured 7.51x at 64K elements and
@@ -20,8 +20,7 @@
 // where they saved others (see AddGroupToNextRowMaxWithGroups). At 16M elements, the loss alone depends on
 // where the labels lie relative to the logits. With both in one buffer, labels about a multiple of 64 MiB
 // after the logits ran at up to 1.8x a copy before the prefetches went by array (see XentPrefetch). Now they
-// run at up to 1.4x. The cause is not found. The short-row path (up to 16 classes) of cross-entropy still gathers, at
-// about 30x a copy.
+// run at up to 1.4x. The cause is not found.
 #include "avx512_math.h"
 #include "kernel_set.h"
 
@@ -54,10 +53,6 @@ double LabelsAtMax(const float* z, const float* x, size_t classes, float max) {
     }
   }
   return sum;
-}
-
-SIMD_NN_ALWAYS_INLINE __m512i LaneIndices() {
-  return _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
 }
 
 void FillNaN(float* y, size_t n) {
@@ -721,10 +716,121 @@ struct LaneGroup {
   __mmask16 invalid;
 };
 
-// Gathers column j of the group (entry j of each active row) into lane order.
-SIMD_NN_ALWAYS_INLINE __m512 GatherColumn(const float* group, __m512i row_offsets, size_t j, __mmask16 active) {
-  const __m512i index = _mm512_add_epi32(row_offsets, _mm512_set1_epi32(static_cast<int>(j)));
-  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), active, index, group, sizeof(float));
+// Writes to out the transpose of the 16 x 16 matrix whose rows are the vectors in, in four steps of 16 shuffles.
+SIMD_NN_ALWAYS_INLINE void Transpose16(const __m512* in, __m512* out) {
+  // Pairs of rows interleaved within each 128-bit lane.
+  __m512 t[kLanes];
+#pragma GCC unroll 8
+  for (size_t r = 0; r < kLanes; r += 2) {
+    t[r] = _mm512_unpacklo_ps(in[r], in[r + 1]);
+    t[r + 1] = _mm512_unpackhi_ps(in[r], in[r + 1]);
+  }
+  // Groups of four rows: u[4i + k] contains entries k, k + 4, k + 8 and k + 12 of rows 4i to 4i + 3.
+  __m512 u[kLanes];
+#pragma GCC unroll 4
+  for (size_t r = 0; r < kLanes; r += 4) {
+    u[r] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[r]), _mm512_castps_pd(t[r + 2])));
+    u[r + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[r]), _mm512_castps_pd(t[r + 2])));
+    u[r + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[r + 1]), _mm512_castps_pd(t[r + 3])));
+    u[r + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[r + 1]), _mm512_castps_pd(t[r + 3])));
+  }
+  // Groups of eight rows, then all sixteen: 128-bit lanes move across vectors.
+#pragma GCC unroll 4
+  for (size_t k = 0; k < 4; ++k) {
+    t[k] = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);
+    t[4 + k] = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xDD);
+    t[8 + k] = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x88);
+    t[12 + k] = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xDD);
+  }
+#pragma GCC unroll 4
+  for (size_t k = 0; k < 4; ++k) {
+    out[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
+    out[k + 8] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xDD);
+    out[k + 4] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
+    out[k + 12] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xDD);
+  }
+}
+
+// Transposes two 8 x 8 matrices at once into out, in three steps of 8 shuffles. Row r of the first is the low
+// 256-bit half of in[r], and row r of the second its high half.
+SIMD_NN_ALWAYS_INLINE void TransposeHalves8(const __m512* in, __m512* out) {
+  __m512 t[8];
+#pragma GCC unroll 4
+  for (size_t r = 0; r < 8; r += 2) {
+    t[r] = _mm512_unpacklo_ps(in[r], in[r + 1]);
+    t[r + 1] = _mm512_unpackhi_ps(in[r], in[r + 1]);
+  }
+  // u[4i + k] contains entries k and k + 4 of rows 4i to 4i + 3 of each matrix.
+  __m512 u[8];
+#pragma GCC unroll 2
+  for (size_t r = 0; r < 8; r += 4) {
+    u[r] = _mm512_shuffle_ps(t[r], t[r + 2], 0x44);
+    u[r + 1] = _mm512_shuffle_ps(t[r], t[r + 2], 0xEE);
+    u[r + 2] = _mm512_shuffle_ps(t[r + 1], t[r + 3], 0x44);
+    u[r + 3] = _mm512_shuffle_ps(t[r + 1], t[r + 3], 0xEE);
+  }
+  // 128-bit lanes exchanged within each half: lanes 0 and 2 of u[k] and u[k + 4] make entry k, lanes 1 and 3
+  // entry k + 4.
+  const __m512i low_lanes = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+  const __m512i high_lanes = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+#pragma GCC unroll 4
+  for (size_t k = 0; k < 4; ++k) {
+    out[k] = _mm512_permutex2var_ps(u[k], low_lanes, u[4 + k]);
+    out[k + 4] = _mm512_permutex2var_ps(u[k], high_lanes, u[4 + k]);
+  }
+}
+
+// Loads a group of up to 16 rows of up to 16 classes in lane order: columns[j] gets entry j of each row, row r
+// in lane r. Rows past `rows` and entries past `classes` read as 0. With row loads and a transpose in place of a
+// gather per column, cross-entropy over 10 classes ran about 1.6x as fast (AMD Zen 5, tools/ab.mjs). Rows of up
+// to 8 classes go two to a vector, and their transpose takes half the shuffles: 2 classes no longer ran slower
+// than with gathers.
+SIMD_NN_ALWAYS_INLINE void LoadColumns(const float* group, size_t rows, size_t classes, __m512* columns) {
+  if (classes <= 8) {
+    const __mmask8 row_mask = static_cast<__mmask8>((1u << classes) - 1u);
+    __m512 row_pairs[8];
+#pragma GCC unroll 8
+    for (size_t r = 0; r < 8; ++r) {
+      const bool low_inside = r < rows;
+      const bool high_inside = r + 8 < rows;
+      const __m256 low = _mm256_maskz_loadu_ps(low_inside ? row_mask : static_cast<__mmask8>(0),
+                                               group + (low_inside ? r * classes : 0));
+      const __m256 high = _mm256_maskz_loadu_ps(high_inside ? row_mask : static_cast<__mmask8>(0),
+                                                group + (high_inside ? (r + 8) * classes : 0));
+      row_pairs[r] = _mm512_insertf32x8(_mm512_castps256_ps512(low), high, 1);
+    }
+    TransposeHalves8(row_pairs, columns);
+    return;
+  }
+  const __mmask16 row_mask = FirstLanes(classes);
+  __m512 row_vectors[kLanes];
+#pragma GCC unroll 16
+  for (size_t r = 0; r < kLanes; ++r) {
+    const bool inside = r < rows;
+    row_vectors[r] =
+        _mm512_maskz_loadu_ps(inside ? row_mask : static_cast<__mmask16>(0), group + (inside ? r * classes : 0));
+  }
+  Transpose16(row_vectors, columns);
+}
+
+// Stores columns in lane order (see LoadColumns) as `rows` rows of `classes` entries.
+SIMD_NN_ALWAYS_INLINE void StoreColumns(const __m512* columns, size_t rows, size_t classes, float* group) {
+  if (classes <= 8) {
+    const __mmask8 row_mask = static_cast<__mmask8>((1u << classes) - 1u);
+    __m512 row_pairs[8];
+    TransposeHalves8(columns, row_pairs);
+    for (size_t r = 0; r < rows; ++r) {
+      const __m256 half = r < 8 ? _mm512_castps512_ps256(row_pairs[r]) : _mm512_extractf32x8_ps(row_pairs[r - 8], 1);
+      _mm256_mask_storeu_ps(group + r * classes, row_mask, half);
+    }
+    return;
+  }
+  __m512 row_vectors[kLanes];
+  Transpose16(columns, row_vectors);
+  const __mmask16 row_mask = FirstLanes(classes);
+  for (size_t r = 0; r < rows; ++r) {
+    _mm512_mask_storeu_ps(group + r * classes, row_mask, row_vectors[r]);
+  }
 }
 
 SIMD_NN_ALWAYS_INLINE LaneGroup ReduceColumns(const __m512* columns, size_t classes) {
@@ -743,52 +849,29 @@ SIMD_NN_ALWAYS_INLINE LaneGroup ReduceColumns(const __m512* columns, size_t clas
   return group;
 }
 
-// Returns, for element k0 + lane of a group laid out row after row, the lane (row) it belongs to:
-// floor((k + 0.5) / classes), exact in float32 because k < 256 keeps the quotient at least 1/32 away from
-// an integer.
-SIMD_NN_ALWAYS_INLINE __m512i RowOfElements(size_t k0, __m512 inverse_classes) {
-  const __m512 k = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(k0)), LaneIndices()));
-  return _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_add_ps(k, _mm512_set1_ps(0.5f)), inverse_classes));
-}
-
 void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
-  const __m512i row_offsets = _mm512_mullo_epi32(LaneIndices(), _mm512_set1_epi32(static_cast<int>(classes)));
-  const __m512 inverse_classes = _mm512_set1_ps(1.0f / static_cast<float>(classes));
-  __m512 columns[kMaxLanesModeClasses];
+  __m512 columns[kLanes];
 
   for (size_t r0 = 0; r0 < rows; r0 += kLanes) {
     const size_t group_rows = rows - r0 < kLanes ? rows - r0 : kLanes;
-    const __mmask16 active = ChunkMask(0, group_rows);
-    const float* gx = x + r0 * classes;
-    float* gy = y + r0 * classes;
 
-    // All gathers happen before the first store, so y may be exactly x.
-    for (size_t j = 0; j < classes; ++j) {
-      columns[j] = GatherColumn(gx, row_offsets, j, active);
-    }
+    // The whole group is read before the first store, so y may be exactly x.
+    LoadColumns(x + r0 * classes, group_rows, classes, columns);
     const LaneGroup group = ReduceColumns(columns, classes);
     __m512d sum_low = _mm512_setzero_pd();
     __m512d sum_high = _mm512_setzero_pd();
     for (size_t j = 0; j < classes; ++j) {
-      const __m512 e = ExpShifted(columns[j], group.max, group.neg_max);
-      sum_low = _mm512_add_pd(sum_low, LowToDouble(e));
-      sum_high = _mm512_add_pd(sum_high, HighToDouble(e));
+      columns[j] = ExpShifted(columns[j], group.max, group.neg_max);
+      sum_low = _mm512_add_pd(sum_low, LowToDouble(columns[j]));
+      sum_high = _mm512_add_pd(sum_high, HighToDouble(columns[j]));
     }
     const __m512d one = _mm512_set1_pd(1.0);
     const __m512 inverse_sum = JoinToFloat(_mm512_div_pd(one, sum_low), _mm512_div_pd(one, sum_high));
-
-    // Natural layout: recompute e^(x - max) with the same operations and scale it.
-    const size_t elements = group_rows * classes;
-    for (size_t k0 = 0; k0 < elements; k0 += kLanes) {
-      const __mmask16 mask = ChunkMask(k0, elements);
-      const __m512i row = RowOfElements(k0, inverse_classes);
-      const __m512 m = _mm512_permutexvar_ps(row, group.max);
-      const __m512 neg_m = _mm512_permutexvar_ps(row, group.neg_max);
-      const __m512 e = ExpShifted(_mm512_maskz_loadu_ps(mask, gx + k0), m, neg_m);
-      const __m512 y_row = _mm512_mul_ps(e, _mm512_permutexvar_ps(row, inverse_sum));
-      // Rows without a softmax have a NaN maximum: their elements become NaN.
-      _mm512_mask_storeu_ps(gy + k0, mask, PropagateNaN(m, y_row));
+    for (size_t j = 0; j < classes; ++j) {
+      // Rows without a softmax have a NaN maximum: their entries become NaN.
+      columns[j] = PropagateNaN(group.max, _mm512_mul_ps(columns[j], inverse_sum));
     }
+    StoreColumns(columns, group_rows, classes, y + r0 * classes);
   }
 }
 
@@ -797,8 +880,9 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
 // to their segments (VEXPANDPS), the maximum and the sum of each segment are formed by log2(P) exchange steps
 // (every lane of a segment ends up with them), and the results are packed back (VCOMPRESSPS). The exponential
 // is the fast one of the long rows, with each segment's own shift. About 30 + 4 log2(P) vector operations per
-// 16 lanes, against two 19-cycle gathers per 16 elements (AMD Zen 5) for the lanes-as-rows layout, which
-// remains for rows with a maximum the fast path cannot take (NaN, infinite or beyond kMaxFastRowMax).
+// 16 lanes. The lanes-as-rows layout (SoftmaxLanes) took 1.0x (10 classes) to 4x (2 classes) as long (AMD
+// Zen 5, tools/ab.mjs). It remains for rows with a maximum the fast path cannot take (NaN, infinite or beyond
+// kMaxFastRowMax).
 class SegmentLayout {
  public:
   explicit SegmentLayout(size_t classes) {
@@ -1815,13 +1899,17 @@ SIMD_NN_ALWAYS_INLINE __m512d LaneLogSum(__m512d max_count, __m512d rest) {
   return Log1pPd(_mm512_add_pd(_mm512_sub_pd(max_count, _mm512_set1_pd(1.0)), rest));
 }
 
-void XentLanes(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
+// Cross-entropy of rows of up to 16 classes, 16 rows at a time with one row per lane. The gradient is
+// written when kWithGradient is set (backprop not null). A run-time test would keep e^(x - max) of every
+// column for the gradient in the loss-only case too, which made it about 20% slower (AMD Zen 5).
+template <bool kWithGradient>
+__attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
                size_t classes) {
-  const __m512i row_offsets = _mm512_mullo_epi32(LaneIndices(), _mm512_set1_epi32(static_cast<int>(classes)));
-  const __m512 inverse_classes = _mm512_set1_ps(1.0f / static_cast<float>(classes));
   const __m512 one = _mm512_set1_ps(1.0f);
-  __m512 columns[kMaxLanesModeClasses];
-  __m512 label_columns[kMaxLanesModeClasses];
+  // Lane-order columns of the group (see LoadColumns) and e^(x - max) of each.
+  __m512 columns[kLanes];
+  __m512 label_columns[kLanes];
+  __m512 exps[kLanes];
 
   for (size_t r0 = 0; r0 < rows; r0 += kLanes) {
     const size_t group_rows = rows - r0 < kLanes ? rows - r0 : kLanes;
@@ -1829,10 +1917,8 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
     const float* gx = logits + r0 * classes;
     const float* gz = labels + r0 * classes;
 
-    for (size_t j = 0; j < classes; ++j) {
-      columns[j] = GatherColumn(gx, row_offsets, j, active);
-      label_columns[j] = GatherColumn(gz, row_offsets, j, active);
-    }
+    LoadColumns(gx, group_rows, classes, columns);
+    LoadColumns(gz, group_rows, classes, label_columns);
     const LaneGroup group = ReduceColumns(columns, classes);
     const __m512d max_low = LowToDouble(group.max);
     const __m512d max_high = HighToDouble(group.max);
@@ -1848,6 +1934,9 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
       const __m512 v = columns[j];
       const __m512 w = label_columns[j];
       const __m512 e = ExpShifted(v, group.max, group.neg_max);
+      if constexpr (kWithGradient) {
+        exps[j] = e;
+      }
       const __mmask16 at_max = _mm512_cmp_ps_mask(v, group.max, _CMP_EQ_OQ);
       max_count = _mm512_mask_add_ps(max_count, at_max, max_count, one);
       rest_low = _mm512_mask_add_pd(rest_low, static_cast<__mmask8>(~at_max), rest_low, LowToDouble(e));
@@ -1912,38 +2001,35 @@ void XentLanes(const float* labels, const float* logits, float* loss, float* bac
     __m512 group_loss = JoinToFloat(loss_low, loss_high);
     group_loss = _mm512_mask_mov_ps(group_loss, group.invalid, _mm512_set1_ps(__builtin_nanf("")));
     _mm512_mask_storeu_ps(loss + r0, active, group_loss);
-    if (backprop == nullptr) {
+    if constexpr (!kWithGradient) {
       continue;
     }
 
     const __m512d one_double = _mm512_set1_pd(1.0);
     const __m512 inverse_sum = JoinToFloat(_mm512_div_pd(one_double, _mm512_add_pd(count_low, rest_low)),
                                            _mm512_div_pd(one_double, _mm512_add_pd(count_high, rest_high)));
-    const __m512 rest = JoinToFloat(rest_low, rest_high);
-    float* gg = backprop + r0 * classes;
-    const size_t elements = group_rows * classes;
-    for (size_t k0 = 0; k0 < elements; k0 += kLanes) {
-      const __mmask16 mask = ChunkMask(k0, elements);
-      const __m512i row = RowOfElements(k0, inverse_classes);
-      const __m512 m = _mm512_permutexvar_ps(row, group.max);
-      const __m512 row_inverse_sum = _mm512_permutexvar_ps(row, inverse_sum);
-      const __m512 v = _mm512_maskz_loadu_ps(mask, gx + k0);
-      const __m512 w = _mm512_maskz_loadu_ps(mask, gz + k0);
-      const __m512 e = ExpShifted(v, m, _mm512_permutexvar_ps(row, group.neg_max));
-      __m512 g = _mm512_fmsub_ps(e, row_inverse_sum, w);
-
-      // A single maximum: ((1 - z) - z S') / S, as in XentRowExact.
-      const __mmask16 single = _mm512_cmp_ps_mask(_mm512_permutexvar_ps(row, max_count), one, _CMP_EQ_OQ);
-      const __mmask16 dominant = _mm512_mask_cmp_ps_mask(single, v, m, _CMP_EQ_OQ);
-      if (dominant != 0) {
-        // As (1 - z) / S - z (S' / S), whose two products stay below |z|: (1 - z) - z S' overflowed for z
-        // near 3e38 and S' above 0.13.
-        const __m512 rest_share = _mm512_mul_ps(_mm512_permutexvar_ps(row, rest), row_inverse_sum);
-        const __m512 fixed = _mm512_fnmadd_ps(w, rest_share, _mm512_mul_ps(_mm512_sub_ps(one, w), row_inverse_sum));
-        g = _mm512_mask_mov_ps(g, dominant, fixed);
+    // A single maximum: ((1 - z) - z S') / S, as in XentRowExact, computed as (1 - z) / S - z (S' / S), whose two
+    // products stay below |z|: (1 - z) - z S' overflowed for z near 3e38 and S' above 0.13.
+    const __m512 rest_share = _mm512_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
+    const __mmask16 single = _mm512_cmp_ps_mask(max_count, one, _CMP_EQ_OQ);
+    const __m512 nan = _mm512_set1_ps(__builtin_nanf(""));
+    __m512 gradient[kLanes];
+#pragma GCC unroll 16
+    for (size_t j = 0; j < kLanes; ++j) {
+      if (j >= classes) {
+        gradient[j] = _mm512_setzero_ps();
+        continue;
       }
-      _mm512_mask_storeu_ps(gg + k0, mask, PropagateNaN(m, g));
+      const __m512 v = columns[j];
+      const __m512 w = label_columns[j];
+      __m512 g = _mm512_fmsub_ps(exps[j], inverse_sum, w);
+      const __mmask16 dominant = _mm512_mask_cmp_ps_mask(single, v, group.max, _CMP_EQ_OQ);
+      const __m512 fixed = _mm512_fnmadd_ps(w, rest_share, _mm512_mul_ps(_mm512_sub_ps(one, w), inverse_sum));
+      g = _mm512_mask_mov_ps(g, dominant, fixed);
+      // Rows without a softmax have a NaN maximum: their entries become NaN.
+      gradient[j] = _mm512_mask_mov_ps(g, group.invalid, nan);
     }
+    StoreColumns(gradient, group_rows, classes, backprop + r0 * classes);
   }
 }
 
@@ -1972,7 +2058,11 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
     return;
   }
   if (classes <= kMaxLanesModeClasses) {
-    XentLanes(labels, logits, loss, backprop, rows, classes);
+    if (backprop != nullptr) {
+      XentLanes<true>(labels, logits, loss, backprop, rows, classes);
+    } else {
+      XentLanes<false>(labels, logits, loss, nullptr, rows, classes);
+    }
     return;
   }
   alignas(64) float scratch[2 * kScratchFloats];
