@@ -407,6 +407,7 @@ SIMD_NN_ALWAYS_INLINE __m256d SigmoidXentHalf(__m256d z, __m256d x, __m256d log1
 // fewer registers, ran no faster.
 SIMD_NN_ALWAYS_INLINE void SigmoidXentBlock(const __m256* z, __m256* x) {
   constexpr size_t kCount = kBlockVectors;
+  // e^-|x|, with -|x| clamped to the exponential's range first: the reductions, then the exponentials.
   __m256 r[kCount];
   __m256 biased_n[kCount];
 #pragma GCC unroll 8

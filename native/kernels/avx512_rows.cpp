@@ -14,13 +14,16 @@
 // (LoadColumns), and the gradient goes back through the same transpose.
 //
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
-// 16M elements. The last full `npm run bench` run of 2026-12-05 (AMD Zen 5) measured 7.51x at 64K elements and
-// 2.53x at 16M, and the loss alone ran at 4.81x and 1.30x. The gradient adds a third array to the traffic (a copy moves
-// two) and a pass over the row. Adding operations to pass 2 of gradient rows made 64K elements slower even
-// where they saved others (see AddGroupToNextRowMaxWithGroups). At 16M elements, the loss alone depends on
-// where the labels lie relative to the logits. With both in one buffer, labels about a multiple of 64 MiB
-// after the logits ran at up to 1.8x a copy before the prefetches went by array (see XentPrefetch). Now they
-// run at up to 1.4x. The cause is not found.
+// 16M elements. The last two full `npm run bench` runs (2026-12-05, AMD Zen 5) measured 7.51x and 7.98x at
+// 64K elements and 2.53x and 2.49x at 16M. The gradient adds a third array to the traffic (a copy moves two)
+// and a pass over the row. Adding operations to pass 2 of gradient rows made 64K elements slower even where
+// they saved others (see AddGroupToNextRowMaxWithGroups). At 16M elements the traffic alone is not the limit:
+// reading two arrays and writing a third with non-temporal stores took 1.1-1.2x a memcpy (tools/memory-floor.cpp).
+// But on this machine the time of memory traffic and of computation adds up rather than overlaps, and the
+// streaming gradient rows take about 0.29 ns per element with their data in cache (0.46 at 16M elements).
+// At 16M elements, the loss alone also depends on where the labels lie relative to the logits. With both in
+// one buffer, labels about a multiple of 64 MiB after the logits ran at up to 1.8x a copy before the
+// prefetches went by array (see XentPrefetch). Now they run at up to 1.4x. The cause is not found.
 #include "avx512_math.h"
 #include "kernel_set.h"
 
@@ -372,6 +375,24 @@ SIMD_NN_ALWAYS_INLINE void PrefetchRow(const float* row, size_t i) {
 // Prefetches the line of element i of a row about to be written (PREFETCHW), as PrefetchRow does for reading.
 SIMD_NN_ALWAYS_INLINE void PrefetchRowForWriting(const float* row, size_t i) {
   __builtin_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(row) + i * sizeof(float)), 1, 3);
+}
+
+// Distance in groups of rows from the group being computed to the group being prefetched, in the short-row
+// paths (up to 16 classes), for inputs read from memory (see PrefetchesRows). Without it, cross-entropy over
+// 10 classes took 2.6x as long at 16M elements (AMD Zen 5, tools/ab.mjs). One and three groups ran as fast.
+constexpr size_t kPrefetchGroups = 2;
+
+// Prefetches the lines of `count` floats at p for reading, or with `for_writing` for writing (PREFETCHW).
+SIMD_NN_ALWAYS_INLINE void PrefetchSpan(const float* p, size_t count, bool for_writing) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t end = first + count * sizeof(float);
+  for (uintptr_t line = first & ~uintptr_t{63}; line < end; line += 64) {
+    if (for_writing) {
+      __builtin_prefetch(reinterpret_cast<const char*>(line), 1, 3);
+    } else {
+      _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -979,7 +1000,13 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
   const size_t rows_per_vector = layout.rows_per_vector();
   const size_t rows_per_step = kSmallRowVectors * rows_per_vector;
   const __m512 minus_inf = _mm512_set1_ps(-__builtin_inff());
+  const bool prefetch = PrefetchesRows(rows * classes);
   for (size_t r0 = 0; r0 < rows; r0 += rows_per_step) {
+    const size_t ahead = r0 + kPrefetchGroups * rows_per_step;
+    if (prefetch && ahead + rows_per_step <= rows) {
+      PrefetchSpan(x + ahead * classes, rows_per_step * classes, false);
+      PrefetchSpan(y + ahead * classes, rows_per_step * classes, true);
+    }
     __mmask16 contiguous[kSmallRowVectors];
     __mmask16 lanes[kSmallRowVectors];
     size_t first_row[kSmallRowVectors];
@@ -1903,19 +1930,28 @@ SIMD_NN_ALWAYS_INLINE __m512d LaneLogSum(__m512d max_count, __m512d rest) {
 // written when kWithGradient is set (backprop not null). A run-time test would keep e^(x - max) of every
 // column for the gradient in the loss-only case too, which made it about 20% slower (AMD Zen 5).
 template <bool kWithGradient>
-__attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
-               size_t classes) {
+__attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
+                                         size_t rows, size_t classes) {
   const __m512 one = _mm512_set1_ps(1.0f);
   // Lane-order columns of the group (see LoadColumns) and e^(x - max) of each.
   __m512 columns[kLanes];
   __m512 label_columns[kLanes];
   __m512 exps[kLanes];
+  const bool prefetch = PrefetchesRows(rows * classes);
 
   for (size_t r0 = 0; r0 < rows; r0 += kLanes) {
     const size_t group_rows = rows - r0 < kLanes ? rows - r0 : kLanes;
     const __mmask16 active = ChunkMask(0, group_rows);
     const float* gx = logits + r0 * classes;
     const float* gz = labels + r0 * classes;
+    const size_t ahead = r0 + kPrefetchGroups * kLanes;
+    if (prefetch && ahead + kLanes <= rows) {
+      PrefetchSpan(logits + ahead * classes, kLanes * classes, false);
+      PrefetchSpan(labels + ahead * classes, kLanes * classes, false);
+      if constexpr (kWithGradient) {
+        PrefetchSpan(backprop + ahead * classes, kLanes * classes, true);
+      }
+    }
 
     LoadColumns(gx, group_rows, classes, columns);
     LoadColumns(gz, group_rows, classes, label_columns);
