@@ -670,6 +670,22 @@ describeEachIsa('sigmoid cross-entropy', () => {
     }
   });
 
+  test('NaN label and logit give the logit NaN', () => {
+    // With two NaN operands, an instruction returns one by operand order: the result must not depend on the
+    // element's position (whole block, partial block, aligned head).
+    for (const length of [21, 54, 64, 70, 130, 300]) {
+      for (const position of [0, 20, length - 1]) {
+        const labels = new Float32Array(length).fill(0.5);
+        const logits = new Float32Array(length).fill(1);
+        new Uint32Array(labels.buffer)[position] = 0xfff6725d;
+        new Uint32Array(logits.buffer)[position] = 0xffdca882;
+        const y = sigmoidCrossEntropyWithLogits({ labels, logits });
+        const bits = new Uint32Array(y.buffer, y.byteOffset, y.length)[position];
+        expect(bits.toString(16), `length ${length}, position ${position}`).toBe('ffdca882');
+      }
+    }
+  });
+
   test('in place over labels or logits', () => {
     const random = createRandom(42);
     const logits = uniform(random, 999, -9, 9);

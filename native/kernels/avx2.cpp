@@ -440,18 +440,20 @@ SIMD_NN_ALWAYS_INLINE void SigmoidXentBlock(const __m256* z, __m256* x) {
     r[k] = JoinToFloat(low, high);
   }
 
-  // At x = +-inf the formula subtracts infinities. The limits are (1 - z) * inf for +inf and z * inf for
-  // -inf, and 0 where the label makes the infinite term vanish (z = 1 and z = 0 respectively).
+  // Infinite and NaN logits, which are rare, are handled after the block's results. |x| is not below inf for
+  // both (the comparison is true when unordered).
   const __m256 inf = _mm256_set1_ps(__builtin_inff());
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-  __m256 any_infinite = _mm256_setzero_ps();
+  __m256 any_special = _mm256_setzero_ps();
 #pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
-    any_infinite = _mm256_or_ps(any_infinite, _mm256_cmp_ps(_mm256_and_ps(x[k], abs_mask), inf, _CMP_EQ_OQ));
+    any_special = _mm256_or_ps(any_special, _mm256_cmp_ps(_mm256_and_ps(x[k], abs_mask), inf, _CMP_NLT_UQ));
   }
-  if (_mm256_movemask_ps(any_infinite) != 0) {
+  if (_mm256_movemask_ps(any_special) != 0) {
     const __m256 one = _mm256_set1_ps(1.0f);
     for (size_t k = 0; k < kCount; ++k) {
+      // At x = +-inf the formula subtracts infinities. The limits are (1 - z) * inf for +inf and z * inf for
+      // -inf, and 0 where the label makes the infinite term vanish (z = 1 and z = 0 respectively).
       const __m256 positive_inf = _mm256_cmp_ps(x[k], inf, _CMP_EQ_OQ);
       const __m256 negative_inf = _mm256_cmp_ps(x[k], _mm256_sub_ps(_mm256_setzero_ps(), inf), _CMP_EQ_OQ);
       const __m256 label_one = _mm256_cmp_ps(z[k], one, _CMP_EQ_OQ);
@@ -460,6 +462,11 @@ SIMD_NN_ALWAYS_INLINE void SigmoidXentBlock(const __m256* z, __m256* x) {
       const __m256 negative_limit = _mm256_andnot_ps(label_zero, _mm256_mul_ps(z[k], inf));
       r[k] = _mm256_blendv_ps(r[k], positive_limit, positive_inf);
       r[k] = _mm256_blendv_ps(r[k], negative_limit, negative_inf);
+
+      // A NaN logit gives its own NaN, quieted, whatever the label. With a NaN label too, which of the two
+      // NaNs an instruction returns depends on its operand order, which the compiler may pick differently
+      // for whole and partial blocks.
+      r[k] = _mm256_blendv_ps(r[k], _mm256_add_ps(x[k], x[k]), _mm256_cmp_ps(x[k], x[k], _CMP_UNORD_Q));
     }
   }
 #pragma GCC unroll 8

@@ -485,18 +485,19 @@ SIMD_NN_ALWAYS_INLINE void SigmoidXentBlock(const __m512* z, __m512* x) {
     r[k] = JoinToFloat(low, high);
   }
 
-  const __m512 inf = _mm512_set1_ps(__builtin_inff());
-  __mmask16 any_infinite = 0;
+  // Infinite and NaN logits, which are rare, are handled after the block's results.
+  __mmask16 any_special = 0;
 #pragma GCC unroll 8
   for (size_t k = 0; k < kCount; ++k) {
-    any_infinite = static_cast<__mmask16>(any_infinite | _mm512_cmp_ps_mask(_mm512_abs_ps(x[k]), inf, _CMP_EQ_OQ));
+    // FPCLASS categories: quiet NaN (0x01), +inf (0x08), -inf (0x10) and signaling NaN (0x80).
+    any_special = static_cast<__mmask16>(any_special | _mm512_fpclass_ps_mask(x[k], 0x99));
   }
-
-  // At x = +-inf the formula subtracts infinities. The limits are (1 - z) * inf for +inf and z * inf for
-  // -inf, and 0 where the label makes the infinite term vanish (z = 1 and z = 0 respectively).
-  if (any_infinite != 0) {
+  if (any_special != 0) {
+    const __m512 inf = _mm512_set1_ps(__builtin_inff());
     const __m512 one = _mm512_set1_ps(1.0f);
     for (size_t k = 0; k < kCount; ++k) {
+      // At x = +-inf the formula subtracts infinities. The limits are (1 - z) * inf for +inf and z * inf for
+      // -inf, and 0 where the label makes the infinite term vanish (z = 1 and z = 0 respectively).
       const __mmask16 positive_inf = _mm512_cmp_ps_mask(x[k], inf, _CMP_EQ_OQ);
       const __mmask16 negative_inf = _mm512_cmp_ps_mask(x[k], _mm512_sub_ps(_mm512_setzero_ps(), inf), _CMP_EQ_OQ);
       const __mmask16 label_one = _mm512_cmp_ps_mask(z[k], one, _CMP_EQ_OQ);
@@ -505,6 +506,11 @@ SIMD_NN_ALWAYS_INLINE void SigmoidXentBlock(const __m512* z, __m512* x) {
       const __m512 negative_limit = _mm512_maskz_mul_ps(~label_zero, z[k], inf);
       r[k] = _mm512_mask_blend_ps(positive_inf, r[k], positive_limit);
       r[k] = _mm512_mask_blend_ps(negative_inf, r[k], negative_limit);
+
+      // A NaN logit gives its own NaN, quieted, whatever the label. With a NaN label too, which of the two
+      // NaNs an instruction returns depends on its operand order, which the compiler may pick differently
+      // for whole and partial blocks.
+      r[k] = _mm512_mask_add_ps(r[k], _mm512_cmp_ps_mask(x[k], x[k], _CMP_UNORD_Q), x[k], x[k]);
     }
   }
 #pragma GCC unroll 8

@@ -14,6 +14,7 @@
 // - Denormal inputs are treated as their true values. A result below 2^-126 in magnitude may be off by at most
 //   2^-126 (flushing it to zero is allowed).
 // - Equal inputs give bit-identical outputs wherever they sit: the vector body and the tail compute alike.
+//   A NaN result is NaN, and its sign and payload are not part of the contract.
 // - Accuracy bounds are stated in ulp against the float32 rounding of the exact result.
 #ifndef SIMD_NN_KERNEL_SET_H_
 #define SIMD_NN_KERNEL_SET_H_
