@@ -14,8 +14,8 @@
 // (LoadColumns), and the gradient goes back through the same transpose.
 //
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
-// 16M elements. The last two full `npm run bench` runs (2026-12-05, AMD Zen 5) measured 7.51x and 7.98x at
-// 64K elements and 2.53x and 2.49x at 16M. The gradient adds a third array to the traffic (a copy moves two)
+// 16M elements. The last three full `npm run bench` runs (2026-12-05, AMD Zen 5) measured 7.47x to 7.98x at
+// 64K elements and 2.48x to 2.53x at 16M. The gradient adds a third array to the traffic (a copy moves two)
 // and a pass over the row. Adding operations to pass 2 of gradient rows made 64K elements slower even where
 // they saved others (see AddGroupToNextRowMaxWithGroups). At 16M elements the traffic alone is not the limit:
 // reading two arrays and writing a third with non-temporal stores took 1.1-1.2x a memcpy (tools/memory-floor.cpp).
