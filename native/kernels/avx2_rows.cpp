@@ -695,6 +695,9 @@ SIMD_NN_ALWAYS_INLINE __m256d LaneLogSum(__m256d max_count, __m256d rest) {
   return Log1pPd(_mm256_add_pd(_mm256_sub_pd(max_count, _mm256_set1_pd(1.0)), rest));
 }
 
+// Cross-entropy of rows of up to 16 classes, 8 rows at a time with one row per lane. The gradient is written
+// when kWithGradient is set (backprop not null). Two out-of-line instances, as on AVX-512 (see XentLanes in
+// avx512_rows.cpp), so that the loss alone does not keep e^(x - max) for a gradient.
 template <bool kWithGradient>
 __attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
