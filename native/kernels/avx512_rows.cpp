@@ -902,9 +902,10 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
 // to their segments (VEXPANDPS), the maximum and the sum of each segment are formed by log2(P) exchange steps
 // (every lane of a segment ends up with them), and the results are packed back (VCOMPRESSPS). The exponential
 // is the fast one of the long rows, with each segment's own shift. About 30 + 4 log2(P) vector operations per
-// 16 lanes. The lanes-as-rows layout (SoftmaxLanes) took 1.0x (10 classes) to 4x (2 classes) as long (AMD
-// Zen 5, tools/ab.mjs). It remains for rows with a maximum the fast path cannot take (NaN, infinite or beyond
-// kMaxFastRowMax).
+// 16 lanes. A lanes-as-rows softmax (a transposed group, one row per lane) with the same fast exponential
+// took 1.0x (10 classes) to 4x (2 classes) as long (AMD Zen 5, tools/ab.mjs). That layout, with the exact
+// exponential (SoftmaxLanes), remains for rows with a maximum the fast path cannot take (NaN, infinite or
+// beyond kMaxFastRowMax).
 class SegmentLayout {
  public:
   explicit SegmentLayout(size_t classes) {
