@@ -161,7 +161,11 @@ SIMD_NN_ALWAYS_INLINE void MapElementPairs(const float* a, const float* b, float
   __m256 a_block[kBlockVectors];
   __m256 block[kBlockVectors];
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
-  const size_t head = !streaming ? 0 : ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
+  // Non-temporal stores need y aligned to 32 bytes: the elements before that go first, as a partial block.
+  size_t head = 0;
+  if (streaming) {
+    head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
+  }
   if (head != 0) {
     LoadPartialBlock(a, 0, head, a_block);
     LoadPartialBlock(b, 0, head, block);
@@ -440,8 +444,8 @@ SIMD_NN_ALWAYS_INLINE void SigmoidXentBlock(const __m256* z, __m256* x) {
     r[k] = JoinToFloat(low, high);
   }
 
-  // Infinite and NaN logits, which are rare, are handled after the block's results. |x| is not below inf for
-  // both (the comparison is true when unordered).
+  // Infinite and NaN logits, which are rare, are handled after the block's results. The test |x| >= inf finds
+  // both, because an unordered comparison counts as true.
   const __m256 inf = _mm256_set1_ps(__builtin_inff());
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   __m256 any_special = _mm256_setzero_ps();

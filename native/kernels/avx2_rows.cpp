@@ -811,15 +811,21 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     // products stay below |z|: (1 - z) - z S' overflowed for z near 3e38 and S' above 0.13.
     const __m256 rest_share = _mm256_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
     const __m256 single = _mm256_cmp_ps(max_count, one, _CMP_EQ_OQ);
-    for (size_t j = 0; j < classes; ++j) {
+    // Columns past the row are 0: the transpose in StoreColumns reads them, though no store writes them.
+    __m256 gradient[kMaxLanesModeClasses];
+    for (size_t j = 0; j < kMaxLanesModeClasses; ++j) {
+      if (j >= classes) {
+        gradient[j] = _mm256_setzero_ps();
+        continue;
+      }
       const __m256 v = columns[j];
       const __m256 w = label_columns[j];
       const __m256 g = _mm256_fmsub_ps(exps[j], inverse_sum, w);
       const __m256 dominant = _mm256_and_ps(single, _mm256_cmp_ps(v, group.max, _CMP_EQ_OQ));
       const __m256 fixed = _mm256_fnmadd_ps(w, rest_share, _mm256_mul_ps(_mm256_sub_ps(one, w), inverse_sum));
-      exps[j] = _mm256_blendv_ps(g, fixed, dominant);
+      gradient[j] = _mm256_blendv_ps(g, fixed, dominant);
     }
-    StoreColumns(exps, group_rows, classes, backprop + r0 * classes);
+    StoreColumns(gradient, group_rows, classes, backprop + r0 * classes);
   }
 }
 

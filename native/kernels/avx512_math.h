@@ -123,13 +123,6 @@ static SIMD_NN_ALWAYS_INLINE __m512 PowerOfTwoOrZero(__m512 biased_n) {
   return _mm512_castsi512_ps(_mm512_and_si512(shifted, _mm512_set1_epi32(static_cast<int>(0xFF800000u))));
 }
 
-// Returns e^x for x in [kExpMinArg, kExpMaxArg] or NaN (callers clamp first).
-static SIMD_NN_ALWAYS_INLINE __m512 ExpOfClamped(__m512 x) {
-  const ExpArgument argument = ReduceExpArgument(x);
-  const __m512 r = _mm512_fnmadd_ps(argument.n, _mm512_set1_ps(approx::kLn2Lo / 16.0f), argument.r_high);
-  return ExpFromReduced(argument.biased_n, r);
-}
-
 // Returns e^(x - m) for x <= m, both finite or -inf in x, as softmax and cross-entropy need it.
 //
 // The float32 difference t = x - m can round (x = -0.1, m = 100), and e^t would then carry a relative error

@@ -2052,6 +2052,7 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     const __m512 rest_share = _mm512_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
     const __mmask16 single = _mm512_cmp_ps_mask(max_count, one, _CMP_EQ_OQ);
     const __m512 nan = _mm512_set1_ps(__builtin_nanf(""));
+    // Columns past the row are 0: the transpose in StoreColumns reads them, though no store writes them.
     __m512 gradient[kLanes];
 #pragma GCC unroll 16
     for (size_t j = 0; j < kLanes; ++j) {
