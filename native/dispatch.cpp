@@ -4,12 +4,26 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(SIMD_NN_HAVE_X86_SETS)
+#include <cpuid.h>
+#endif
+
 namespace simd_nn {
 namespace {
 
 bool AlwaysSupported() { return true; }
 
 #if defined(SIMD_NN_HAVE_X86_SETS)
+// Returns whether the CPU has PREFETCHW (CPUID leaf 0x80000001, ECX bit 8, "PRFCHW"). It reads CPUID itself:
+// clang's __builtin_cpu_supports does not know "prfchw" (clang 14 rejects it at compile time).
+bool SupportsPrefetchW() {
+  unsigned eax = 0;
+  unsigned ebx = 0;
+  unsigned ecx = 0;
+  unsigned edx = 0;
+  return __get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 8)) != 0;
+}
+
 // __builtin_cpu_supports reads CPUID and also checks, through XGETBV, that the OS saves the wider registers.
 bool SupportsAvx2() {
   __builtin_cpu_init();
@@ -21,8 +35,7 @@ bool SupportsAvx2() {
 bool SupportsAvx512() {
   __builtin_cpu_init();
   return SupportsAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("prfchw");
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && SupportsPrefetchW();
 }
 #endif
 

@@ -93,6 +93,36 @@ describeEachIsa('softmax', () => {
     }
   });
 
+  test('-inf logits give exact zeros', () => {
+    // Rows of more than 16 classes take the fast exponential, which turns entries far below the maximum into
+    // 0 or a value below 2^-126. A -inf entry must still give exactly 0.
+    const random = createRandom(29);
+    for (const classes of [5, 17, 40, 1000]) {
+      const x = uniform(random, 3 * classes, -5, 5);
+      const far = [-Infinity, -87.3, -87.9, -88.03, -88.1, -100, -1e30];
+      const positions = far.map((_, k) => (k * 7 + 1) % classes);
+      for (let r = 0; r < 3; r++) {
+        const row = x.subarray(r * classes, (r + 1) * classes);
+        const max = Math.max(...row);
+        positions.forEach((position, k) => {
+          row[(position + r) % classes] = far[k] === -Infinity ? -Infinity : Math.fround(max + far[k]);
+        });
+      }
+      const y = softmax(x, { shape: [3, classes] });
+      const expected = softmaxRows64(x, classes);
+      for (let i = 0; i < x.length; i++) {
+        if (x[i] === -Infinity) {
+          expect(Object.is(y[i], 0), `classes ${classes}, element ${i}: ${y[i]}`).toBe(true);
+        }
+        if (Math.abs(expected[i]) < 2 ** -126) {
+          expect(Math.abs(y[i] - expected[i]), `classes ${classes}, element ${i}`).toBeLessThanOrEqual(2 ** -126);
+        }
+      }
+      const worst = maxUlpError(y, (i) => expected[i]);
+      expect(worst.ulp, `classes ${classes}, worst at ${worst.index}`).toBeLessThanOrEqual(MAX_ULP);
+    }
+  });
+
   test('huge logits do not overflow', () => {
     const y = softmax([3e38, 3e38, -3e38]);
     expect(Array.from(y)).toEqual([0.5, 0.5, 0]);

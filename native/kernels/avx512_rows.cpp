@@ -167,7 +167,7 @@ struct RowShift {
   float max;         // the row maximum m
   bool fast;         // whether the fast path can take the row: m finite and within kMaxFastRowMax
   __m512 magic;      // kRoundingMagicWithBias - N: rounding 16 x / ln2 with it leaves n - N + 2032 in the bits
-  __m512 lower;      // M - 87.9: x clamped to it gets n - N >= -2030 and 2^floor((n - N)/16) = 0
+  __m512 lower;      // M - 2032 ln2/16 (about M - 88.03): x clamped to it gets n - N = -2032 exactly, and e^(x - M) = 0
   double reduced;    // R = m - M, in [-ln2/32, ln2/32]
   size_t max_first;  // offsets of the first and last groups of kSumGroup vectors that may contain m (all of
   size_t max_last;   // the row unless the row's maximum was found with FinishNextRowMaxWithGroups)
@@ -184,7 +184,9 @@ SIMD_NN_ALWAYS_INLINE RowShift MakeRowShift(float max) {
   const double n_of_max =
       shift.fast ? __builtin_rint(static_cast<double>(max) * static_cast<double>(16.0f * approx::kLog2e)) : 0.0;
   shift.magic = _mm512_set1_ps(kRoundingMagicWithBias - static_cast<float>(n_of_max));
-  shift.lower = _mm512_set1_ps(static_cast<float>(n_of_max * kLn2Over16 - 87.9));
+  // Rounded to float32, lower is within 2^-8 of (N - 2032) ln2/16 (|M| <= kMaxFastRowMax), and 16 x / ln2 rounds
+  // to N - 2032 there. ExpScaledHighTable then gives exactly 0, as softmax must for -inf entries.
+  shift.lower = _mm512_set1_ps(static_cast<float>((n_of_max - 2032.0) * kLn2Over16));
   shift.reduced = shift.fast ? static_cast<double>(max) - n_of_max * kLn2Over16 : 0.0;
   shift.max_first = 0;
   shift.max_last = SIZE_MAX;
@@ -201,15 +203,24 @@ SIMD_NN_ALWAYS_INLINE double ExpOfNegatedReduced(double reduced) {
   return sum;
 }
 
-// Returns T_high (1 + s) ~ 2^((n mod 16)/16) e^r with s = e^r - 1 = r + r^2 q(r), leaving out the low table part
-// that ExpMantissa adds. The result is off by up to 1 ulp (the rounding of T_high, then of the sum) instead of
-// 0.5, which the 8 ulp bound of the row functions affords. It saves a permute and an addition per vector,
-// about 10% of a softmax over 1000 classes on AMD Zen 5.
-SIMD_NN_ALWAYS_INLINE __m512 ExpMantissaHighTable(__m512i index, __m512 r) {
+// Returns 2^k T_high (1 + s) ~ 2^(n/16) e^r from biased_n (bits as ReduceShifted leaves them, n - N + 2032 with
+// n - N = 16 k + j) and r, where s = e^r - 1 = r + r^2 q(r). It leaves out the low table part that ExpMantissa
+// adds, so the result is off by up to 1 ulp (the rounding of T_high, then of the sum) instead of 0.5. The 8 ulp
+// bound of the row functions affords that, and it saves a permute and an addition per vector, about 10% of a
+// softmax over 1000 classes on AMD Zen 5.
+//
+// 2^k T_high is put together in the integers (kExp2Table16HighBitsLessIndex) rather than multiplied by the
+// power of two: one multiplication less, 3-4% of softmax and cross-entropy over 1000 classes at 64K elements
+// (tools/ab.mjs). For k = -127 (n - N + 2032 in [0, 16)) the sum lands in the subnormal encodings: exactly 0
+// for j = 0 and below 2^-126 otherwise.
+SIMD_NN_ALWAYS_INLINE __m512 ExpScaledHighTable(__m512 biased_n, __m512 r) {
   const __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(approx::kExp16Poly1), r, _mm512_set1_ps(approx::kExp16Poly0));
   const __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r);
-  const __m512 table_high = _mm512_permutexvar_ps(index, _mm512_loadu_ps(approx::kExp2Table16High));
-  return _mm512_fmadd_ps(table_high, s, table_high);
+  const __m512i index = _mm512_castps_si512(biased_n);
+  const __m512i table_bits =
+      _mm512_permutexvar_epi32(index, _mm512_loadu_si512(approx::kExp2Table16HighBitsLessIndex));
+  const __m512 scaled_table = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(index, 19), table_bits));
+  return _mm512_fmadd_ps(scaled_table, s, scaled_table);
 }
 
 // Reduces x - M for the fast exponential: returns r and sets biased_n, with x clamped to shift.lower first.
@@ -222,12 +233,12 @@ SIMD_NN_ALWAYS_INLINE __m512 ReduceShifted(__m512 x, const RowShift& shift, __m5
   return _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Lo / 16.0f), r);
 }
 
-// Returns e^(x - M) within about 1 ulp for x >= M - 87.3, and 0 or a value below 2^-126 for smaller x
-// (-inf included); NaN stays NaN.
+// Returns e^(x - M) within about 1 ulp for x >= M - 87.3, a value below 2^-126 for smaller x, and exactly 0
+// for x <= shift.lower (-inf included); NaN stays NaN.
 SIMD_NN_ALWAYS_INLINE __m512 ExpShiftedFast(__m512 x, const RowShift& shift) {
   __m512 biased_n;
   const __m512 r = ReduceShifted(x, shift, &biased_n);
-  return _mm512_mul_ps(ExpMantissaHighTable(_mm512_castps_si512(biased_n), r), PowerOfTwoOrZero(biased_n));
+  return ExpScaledHighTable(biased_n, r);
 }
 
 // ExpShiftedFast with the low table part (within about 0.55 ulp), for the short rows, whose sums of up to
@@ -260,11 +271,7 @@ SIMD_NN_ALWAYS_INLINE void ExpShiftedFastGroup(__m512* v, const RowShift& shift)
   }
 #pragma GCC unroll 8
   for (size_t k = 0; k < kSumGroup; ++k) {
-    v[k] = ExpMantissaHighTable(_mm512_castps_si512(biased_n[k]), r[k]);
-  }
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kSumGroup; ++k) {
-    v[k] = _mm512_mul_ps(v[k], PowerOfTwoOrZero(biased_n[k]));
+    v[k] = ExpScaledHighTable(biased_n[k], r[k]);
   }
 }
 
@@ -559,14 +566,19 @@ void SoftmaxRowExact(const float* x, float* y, size_t classes, float* scratch) {
 // row started left the core waiting on them at every row (about 150 cycles per row of 1000 classes).
 struct NextRowMax {
   const float* row;  // null for the last row
+  const float* aligned_row;  // row rounded down to 64 bytes, for AddGroupToNextRowMaxAligned
+  size_t lead;               // row - aligned_row, in elements
+  size_t classes;
   __m512 max0;
   __m512 max1;
   __m512i first;  // with groups: per lane, the offsets of the first and last groups that contain its maximum
   __m512i last;
 };
 
-SIMD_NN_ALWAYS_INLINE NextRowMax StartNextRowMax(const float* row) {
-  return NextRowMax{row, _mm512_set1_ps(-__builtin_inff()), _mm512_set1_ps(-__builtin_inff()),
+SIMD_NN_ALWAYS_INLINE NextRowMax StartNextRowMax(const float* row, size_t classes) {
+  const float* aligned_row = reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(row) & ~uintptr_t{63});
+  return NextRowMax{row, aligned_row, static_cast<size_t>(row - aligned_row), classes,
+                    _mm512_set1_ps(-__builtin_inff()), _mm512_set1_ps(-__builtin_inff()),
                     _mm512_setzero_si512(), _mm512_setzero_si512()};
 }
 
@@ -587,6 +599,59 @@ SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMax(NextRowMax* next, size_t i, cons
 
 SIMD_NN_ALWAYS_INLINE float FinishNextRowMax(const NextRowMax& next) {
   return _mm512_reduce_max_ps(_mm512_max_ps(next.max0, next.max1));
+}
+
+// Returns the lanes of the aligned vector at aligned_row + offset that hold elements of the row ahead.
+SIMD_NN_ALWAYS_INLINE __mmask16 NextRowLanes(const NextRowMax& next, size_t offset) {
+  const size_t end = next.lead + next.classes;
+  if (offset >= end) {
+    return 0;
+  }
+  __mmask16 lanes = end - offset >= kLanes ? static_cast<__mmask16>(0xFFFF) : FirstLanes(end - offset);
+  if (offset < next.lead) {
+    lanes = static_cast<__mmask16>(lanes & ~FirstLanes(next.lead - offset));
+  }
+  return lanes;
+}
+
+// Works as AddGroupToNextRowMax for softmax, but reads the row ahead in 64-byte aligned vectors. It takes those
+// at offsets i to i + 127 from aligned_row, which lie lead elements before the group of the row being computed.
+// A maximum does not depend on how the row is cut, and rows of 1000 classes start at every other 32-byte
+// offset. With loads split across cache lines, softmax over 1000 classes took 2-6% longer at 64K to 16M
+// elements (AMD Zen 5, tools/ab.mjs). In a whole group, only the first group's first vector can reach before
+// the row, and none reaches past it.
+// NOTE: cross-entropy keeps AddGroupToNextRowMax. With this function, GCC 12.2 compiled XentRowsFast into code
+// whose count of entries at the row maximum depended on stale stack memory (right at -O0 and with clang 14).
+template <bool kWhole>
+SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMaxAligned(NextRowMax* next, size_t i) {
+  if (next->row == nullptr) {
+    return;
+  }
+  const __m512 minus_inf = _mm512_set1_ps(-__builtin_inff());
+  __m512 v[kSumGroup];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kSumGroup; ++k) {
+    const float* p = next->aligned_row + i + k * kLanes;
+    if constexpr (kWhole) {
+      v[k] = k == 0 ? _mm512_mask_load_ps(minus_inf, NextRowLanes(*next, i), p) : _mm512_load_ps(p);
+    } else {
+      v[k] = _mm512_mask_load_ps(minus_inf, NextRowLanes(*next, i + k * kLanes), p);
+    }
+  }
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kSumGroup; k += 2) {
+    next->max0 = _mm512_max_ps(next->max0, v[k]);
+    next->max1 = _mm512_max_ps(next->max1, v[k + 1]);
+  }
+}
+
+// Returns the maximum of the row ahead after AddGroupToNextRowMaxAligned has taken every group of the row
+// being computed. Their vectors end lead elements before the last group's end, which can leave one vector.
+SIMD_NN_ALWAYS_INLINE float FinishNextRowMaxAligned(const NextRowMax& next) {
+  const size_t groups_end = (next.classes + kSumGroup * kLanes - 1) / (kSumGroup * kLanes) * (kSumGroup * kLanes);
+  const __m512 rest = _mm512_mask_load_ps(_mm512_set1_ps(-__builtin_inff()), NextRowLanes(next, groups_end),
+                                          next.aligned_row + groups_end);
+  return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(next.max0, next.max1), rest));
 }
 
 // Works as AddGroupToNextRowMax and also notes which groups contain each lane's maximum (in max0 alone), so
@@ -656,7 +721,7 @@ double SoftmaxExpPass(const float* x, float* exp_store, size_t classes, const Ro
         StoreGroupVector<kWhole>(exp_store + i + k * kLanes, masks[k], e[k]);
       }
     }
-    AddGroupToNextRowMax<kWhole>(next, i, masks);
+    AddGroupToNextRowMaxAligned<kWhole>(next, i);
     if (prefetch != nullptr) {
 #pragma GCC unroll 8
       for (size_t k = 0; k < kSumGroup; ++k) {
@@ -698,7 +763,7 @@ void SoftmaxRowsFast(const float* x, float* y, size_t rows, size_t classes, floa
   for (size_t r = 0; r < rows; ++r) {
     const float* row = x + r * classes;
     float* out = y + r * classes;
-    NextRowMax ahead = StartNextRowMax(r + 2 < rows ? row + 2 * classes : nullptr);
+    NextRowMax ahead = StartNextRowMax(r + 2 < rows ? row + 2 * classes : nullptr, classes);
     float ahead_max = 0.0f;
     if (shift.fast) {
       float* exp_store = streaming ? nullptr : out;
@@ -714,7 +779,7 @@ void SoftmaxRowsFast(const float* x, float* y, size_t rows, size_t classes, floa
         previous_row.Start(exp_store, row, shift, out, classes, 1.0 / sum, streaming);
       }
       if (ahead.row != nullptr) {
-        ahead_max = FinishNextRowMax(ahead);
+        ahead_max = FinishNextRowMaxAligned(ahead);
       }
     } else {
       previous_row.Finish();
@@ -1621,6 +1686,19 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
     for (size_t k = 0; k < kSumGroup; ++k) {
       e[k] = LoadGroupVector<kWhole>(x + i + k * kLanes, masks[k], minus_inf);
     }
+    // Without the groups of the maximum (rows with a gradient), any group may contain an entry at the maximum.
+    // Such rows compare the logits while they are in registers, and load them again only for the rare group
+    // that has one. Cross-entropy with the gradient over 1000 classes ran 3% faster at 64K elements (AMD Zen 5).
+    // With the groups, the few groups in range compare after the exponentials, because the loss alone ran
+    // about 1% slower with the comparisons kept across the exponentials.
+    const bool in_max_range = i >= shift.max_first && i <= shift.max_last;
+    __mmask16 any_max = 0;
+    if (!kFindMaxGroups && in_max_range) {
+#pragma GCC unroll 8
+      for (size_t k = 0; k < kSumGroup; ++k) {
+        any_max = static_cast<__mmask16>(any_max | _mm512_cmp_ps_mask(e[k], m, _CMP_EQ_OQ));
+      }
+    }
     ExpShiftedFastGroup(e, shift);
     if (exp_store != nullptr) {
 #pragma GCC unroll 8
@@ -1631,16 +1709,24 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
 
     // The entries equal to the maximum are counted and left out of the sum, in the groups that may contain
     // them. Most rows have them in one group, so the other groups of the range only compare.
-    if (i >= shift.max_first && i <= shift.max_last) {
+    if (in_max_range) {
       __mmask16 at_max[kSumGroup];
-      __mmask16 any_max = 0;
+      if constexpr (kFindMaxGroups) {
 #pragma GCC unroll 8
-      for (size_t k = 0; k < kSumGroup; ++k) {
-        at_max[k] = _mm512_cmp_ps_mask(LoadGroupVector<kWhole>(logits_again + i + k * kLanes, masks[k], minus_inf),
-                                       m, _CMP_EQ_OQ);
-        any_max = static_cast<__mmask16>(any_max | at_max[k]);
+        for (size_t k = 0; k < kSumGroup; ++k) {
+          at_max[k] = _mm512_cmp_ps_mask(LoadGroupVector<kWhole>(logits_again + i + k * kLanes, masks[k], minus_inf),
+                                         m, _CMP_EQ_OQ);
+          any_max = static_cast<__mmask16>(any_max | at_max[k]);
+        }
       }
       if (__builtin_expect(any_max != 0, 0)) {
+        if constexpr (!kFindMaxGroups) {
+#pragma GCC unroll 8
+          for (size_t k = 0; k < kSumGroup; ++k) {
+            at_max[k] = _mm512_cmp_ps_mask(
+                LoadGroupVector<kWhole>(logits_again + i + k * kLanes, masks[k], minus_inf), m, _CMP_EQ_OQ);
+          }
+        }
 #pragma GCC unroll 8
         for (size_t k = 0; k < kSumGroup; ++k) {
           max_count += static_cast<size_t>(__builtin_popcount(at_max[k]));
@@ -1816,7 +1902,7 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
     const float* x = logits + offset;
     float* grad = backprop != nullptr ? backprop + offset : nullptr;
     XentRowStats& row_stats = stats[r % 8];
-    NextRowMax ahead = StartNextRowMax(r + 2 < rows ? x + 2 * classes : nullptr);
+    NextRowMax ahead = StartNextRowMax(r + 2 < rows ? x + 2 * classes : nullptr, classes);
     float ahead_max = 0.0f;
     size_t ahead_first = 0;
     size_t ahead_last = SIZE_MAX;
