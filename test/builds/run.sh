@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds the addon another way into build-NAME/ and runs the test suite on that build.
+#
+# Usage: test/builds/run.sh NAME, where NAME is one of
+#   clang        clang++ with the project's flags (CXX_CLANG names another clang++ binary)
+#   gcc-O1       g++ at -O1 instead of -O2
+#   gcc-znver3   g++ at -O2 tuned for AMD Zen 3 (-mtune=znver3, which -march=native implies on Zen 3 to 5)
+#
+# A second compiler keeps the sources building where the default one is not GCC (macOS, FreeBSD). The GCC
+# variants check the code GCC makes of the kernels under other flags: GCC 12.2 at -O1, -Os and with
+# -mtune=znver3 once counted entries at a row maximum from stale stack memory, while the default build was
+# right. The suite loads build/Release/simd_nn.node, so the other build goes there for the run, and the file
+# that was there before comes back afterwards. Exits non-zero if the build or a test fails.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+name="${1:-}"
+compiler=g++
+optimize="-O2"
+case "$name" in
+  clang)
+    compiler="${CXX_CLANG:-clang++}"
+    ;;
+  gcc-O1)
+    optimize="-O1"
+    ;;
+  gcc-znver3)
+    optimize="-O2;-mtune=znver3"
+    ;;
+  *)
+    echo "Unknown build '$name'. Usage: test/builds/run.sh clang|gcc-O1|gcc-znver3" >&2
+    exit 2
+    ;;
+esac
+if ! command -v "$compiler" >/dev/null; then
+  echo "$compiler not found. Install it (Debian: apt-get install clang g++) or set CXX_CLANG." >&2
+  exit 1
+fi
+"$compiler" --version | head -n 1
+
+npx cmake-js compile -O "build-$name" --CDCMAKE_CXX_COMPILER="$compiler" --CDSIMD_NN_OPTIMIZE_FLAGS="$optimize"
+
+saved=""
+if [ -f build/Release/simd_nn.node ]; then
+  saved="$(mktemp)"
+  cp build/Release/simd_nn.node "$saved"
+fi
+restore() {
+  if [ -n "$saved" ]; then
+    cp "$saved" build/Release/simd_nn.node
+    rm -f "$saved"
+  else
+    rm -f build/Release/simd_nn.node
+  fi
+}
+trap restore EXIT
+
+mkdir -p build/Release
+cp "build-$name/Release/simd_nn.node" build/Release/simd_nn.node
+# The addon's .comment section names the compilers of its objects (GCC's runtime objects too).
+if [ "$name" = clang ] && command -v readelf >/dev/null && ! readelf -p .comment build/Release/simd_nn.node | grep -q clang; then
+  echo "build/Release/simd_nn.node was not compiled by clang; check CMAKE_CXX_COMPILER in build-clang/." >&2
+  exit 1
+fi
+npx vitest run
