@@ -17,9 +17,10 @@
 // 16M elements. The last full `npm run bench` (2026-12-05, AMD Zen 5) measured 7.01x at 64K elements and
 // 2.33x at 16M. The gradient adds a third array to the traffic (a copy moves two) and a pass over the row.
 // At 64K elements, pass 3 (WriteGradientAndLabelSums) took about 5 of the 13 cycles per vector in a C++ timing
-// loop, bound by its loads: the label and logit rows of 1000 classes start at every other 32-byte offset, so most loads split
-// across cache lines. Rows that start on a line ran about 13% faster, but putting the group vectors together
-// from aligned loads with permutes (which the group sums need, so that equal rows give equal bits) was slower. Adding operations to pass 2 of gradient rows made 64K elements slower even where
+// loop, bound by its loads. The label and logit rows of 1000 classes start at every other 32-byte offset, so
+// most of those loads split across cache lines. Rows that start on a line ran about 13% faster, but putting the
+// group vectors together from aligned loads with permutes (which the group sums need, so that equal rows give
+// equal bits) was slower. Adding operations to pass 2 of gradient rows made 64K elements slower even where
 // they saved others (see AddGroupToNextRowMaxWithGroups). At 16M elements the traffic alone is not the limit:
 // reading two arrays and writing a third with non-temporal stores took 1.1-1.2x a memcpy (tools/memory-floor.cpp).
 // But on this machine the time of memory traffic and of computation adds up rather than overlaps. The
