@@ -14,8 +14,8 @@ namespace {
 bool AlwaysSupported() { return true; }
 
 #if defined(SIMD_NN_HAVE_X86_SETS)
-// Returns whether the CPU has PREFETCHW (CPUID leaf 0x80000001, ECX bit 8, "PRFCHW"). It reads CPUID itself:
-// clang's __builtin_cpu_supports does not know "prfchw" (clang 14 rejects it at compile time).
+// Returns whether the CPU has PREFETCHW (CPUID leaf 0x80000001, ECX bit 8, "PRFCHW"). It reads CPUID itself,
+// because clang's __builtin_cpu_supports does not know "prfchw" (clang 14 rejects it at compile time).
 bool SupportsPrefetchW() {
   unsigned eax = 0;
   unsigned ebx = 0;

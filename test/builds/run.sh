@@ -28,7 +28,7 @@ case "$name" in
     optimize="-O2;-mtune=znver3"
     ;;
   *)
-    echo "Unknown build '$name'. Usage: test/builds/run.sh clang|gcc-O1|gcc-znver3" >&2
+    echo "Invalid build name '$name': expected clang, gcc-O1 or gcc-znver3 (test/builds/run.sh clang)." >&2
     exit 2
     ;;
 esac
