@@ -16,12 +16,13 @@
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
 // 16M elements. The last full `npm run bench` (2026-12-05, AMD Zen 5) measured 7.01x at 64K elements and
 // 2.33x at 16M. The gradient adds a third array to the traffic (a copy moves two) and a pass over the row.
-// At 64K elements, pass 3 (WriteGradientAndLabelSums) took about 5 of the 13 cycles per vector in a C++ timing
-// loop, bound by its loads. The label and logit rows of 1000 classes start at every other 32-byte offset, so
-// most of those loads split across cache lines. Rows that start on a line ran about 13% faster, but putting the
-// group vectors together from aligned loads with permutes (which the group sums need, so that equal rows give
-// equal bits) was slower. Adding operations to pass 2 of gradient rows made 64K elements slower even where
-// they saved others (see AddGroupToNextRowMaxWithGroups). At 16M elements the traffic alone is not the limit:
+// At 64K elements, pass 3 (WriteGradientAndLabelSums) took about 5 of the 13 cycles per vector (a build that
+// skipped it took about 8, tools/row-timing.cpp), bound by its loads. The label and logit rows of 1000 classes
+// start at every other 32-byte offset, so most of those loads split across cache lines. Rows of 1008 classes
+// that start on a line ran 10-13% faster than ones 16 bytes past it. Putting the group vectors together from
+// aligned loads with permutes (which the group sums need, so that equal rows give equal bits) was slower.
+// Adding operations to pass 2 of gradient rows made 64K elements slower even where they saved others (see
+// AddGroupToNextRowMaxWithGroups). At 16M elements the traffic alone is not the limit:
 // reading two arrays and writing a third with non-temporal stores took 1.1-1.2x a memcpy (tools/memory-floor.cpp).
 // But on this machine the time of memory traffic and of computation adds up rather than overlaps. The
 // streaming gradient rows took about 0.29 ns per element on 16K elements in cache (a build that forced the
@@ -178,7 +179,7 @@ struct RowShift {
   float max;         // the row maximum m
   bool fast;         // whether the fast path can take the row: m finite and within kMaxFastRowMax
   __m512 magic;      // kRoundingMagicWithBias - N: rounding 16 x / ln2 with it leaves n - N + 2032 in the bits
-  __m512 lower;      // M - 2032 ln2/16 (about M - 88.03): x clamped to it gets n - N = -2032 exactly, and e^(x - M) = 0
+  __m512 lower;      // M - 2032 ln2/16 (about M - 88.03): x clamped to it gets n - N = -2032, and e^(x - M) = 0
   double reduced;    // R = m - M, in [-ln2/32, ln2/32]
   size_t max_first;  // offsets of the first and last groups of kSumGroup vectors that may contain m (all of
   size_t max_last;   // the row unless the row's maximum was found with FinishNextRowMaxWithGroups)
@@ -631,8 +632,8 @@ SIMD_NN_ALWAYS_INLINE __mmask16 NextRowLanes(const NextRowMax& next, size_t offs
 // offset. With loads split across cache lines, softmax over 1000 classes took 2-6% longer at 64K to 16M
 // elements (AMD Zen 5, tools/ab.mjs). In a whole group, only the first group's first vector can reach before
 // the row, and none reaches past it.
-// Cross-entropy keeps AddGroupToNextRowMax: with the gradient over 1000 classes, it ran no faster with this one
-// in a C++ timing loop at 64K elements.
+// Cross-entropy keeps AddGroupToNextRowMax: with the gradient over 1000 classes at 64K elements, it ran no faster
+// with this one (tools/row-timing.cpp).
 template <bool kWhole>
 SIMD_NN_ALWAYS_INLINE void AddGroupToNextRowMaxAligned(NextRowMax* next, size_t i) {
   if (next->row == nullptr) {
@@ -1700,7 +1701,8 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
     }
     // Without the groups of the maximum (rows with a gradient), any group may contain an entry at the maximum.
     // Such rows compare the logits while they are in registers, and load them again only for the rare group
-    // that has one. Cross-entropy with the gradient over 1000 classes ran 3% faster at 64K elements (AMD Zen 5).
+    // that has one. Cross-entropy with the gradient over 1000 classes ran 3% faster at 64K elements (AMD Zen 5,
+    // tools/row-timing.cpp).
     // With the groups, the few groups in range compare after the exponentials, because the loss alone ran
     // about 1% slower with the comparisons kept across the exponentials.
     const bool in_max_range = i >= shift.max_first && i <= shift.max_last;
