@@ -4,6 +4,8 @@
  * and `code` as one raised here.
  */
 
+import { types } from 'node:util';
+
 /** Node-style codes that simd-nn sets on the errors it throws. */
 export type ErrorCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
 
@@ -20,7 +22,10 @@ export function createError(code: ErrorCode, message: string): SimdNnError {
   return error;
 }
 
-/** Describes a received value the way Node.js messages do: `type number (5)`, `an instance of Int32Array`. */
+/**
+ * Describes a received value the way Node.js messages do: `type number (5)`, `an instance of Int32Array`,
+ * `a Proxy`.
+ */
 export function describeValue(value: unknown): string {
   if (value === null) {
     return 'null';
@@ -30,6 +35,10 @@ export function describeValue(value: unknown): string {
   }
   if (typeof value === 'function') {
     return value.name ? `function ${value.name}` : 'function';
+  }
+  // A Proxy passes for its target in `constructor`, and reading it would run the Proxy's traps.
+  if (types.isProxy(value)) {
+    return 'a Proxy';
   }
   if (typeof value === 'object') {
     const name = (value as { constructor?: { name?: string } }).constructor?.name;

@@ -43,14 +43,38 @@ export function elementCount(view: Float32Array): number {
   return typedArrayLength.call(view);
 }
 
+// The built-in TypedArray `at`, which throws a TypeError for a view that is detached or out of bounds.
+const typedArrayAt = Object.getPrototypeOf(Float32Array.prototype).at as (this: Float32Array, index: number) => unknown;
+
 function isDetachedView(view: Float32Array): boolean {
   // A detached view reports length 0 on Node.js 20, like an empty one. Only the binding can tell them apart.
   return elementCount(view) === 0 && binding.isDetached(view);
 }
 
-function rejectDetached(view: Float32Array, name: string): void {
+// A view of a resizable ArrayBuffer that shrank below the view's end reports length 0 too, but any later read
+// of it throws, so it is rejected rather than taken as empty.
+function isOutOfBoundsView(view: Float32Array): boolean {
+  if (elementCount(view) !== 0) {
+    return false;
+  }
+  try {
+    typedArrayAt.call(view, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function rejectInaccessibleView(view: Float32Array, name: string): void {
   if (isDetachedView(view)) {
     invalidValue(name, 'a Float32Array whose ArrayBuffer is not detached', 'a view of a detached ArrayBuffer');
+  }
+  if (isOutOfBoundsView(view)) {
+    invalidValue(
+      name,
+      'a Float32Array within the bounds of its ArrayBuffer',
+      'a view that ends past its resized ArrayBuffer',
+    );
   }
 }
 
@@ -137,7 +161,7 @@ function flattenInto(
  */
 export function toTensor(value: unknown, name: string): Tensor {
   if (isFloat32Array(value)) {
-    rejectDetached(value, name);
+    rejectInaccessibleView(value, name);
     return { data: value, length: elementCount(value), nestedShape: undefined };
   }
   if (!Array.isArray(value)) {
@@ -272,7 +296,7 @@ export function resolveOut(out: unknown, length: number, name: string, expected:
   if (!isFloat32Array(out)) {
     invalidType(name, 'an instance of Float32Array', out);
   }
-  rejectDetached(out, name);
+  rejectInaccessibleView(out, name);
   const outLength = elementCount(out);
   if (outLength !== length) {
     invalidValue(name, `a Float32Array of length ${length} (${expected})`, `length ${outLength}`);

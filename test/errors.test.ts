@@ -29,6 +29,21 @@ function detached(length: number): Float32Array {
   return view;
 }
 
+// A view whose resizable ArrayBuffer shrank below its end: its length reads 0, and any read of it throws.
+// The ES2022 typings in use know neither maxByteLength nor resize.
+type ResizableArrayBuffer = ArrayBuffer & { resize(byteLength: number): void };
+const ResizableArrayBufferOf = ArrayBuffer as unknown as new (
+  byteLength: number,
+  options: { maxByteLength: number },
+) => ResizableArrayBuffer;
+
+function pastResizedEnd(): Float32Array {
+  const buffer = new ResizableArrayBufferOf(16, { maxByteLength: 64 });
+  const view = new Float32Array(buffer, 8, 2);
+  buffer.resize(4);
+  return view;
+}
+
 const CASES: ErrorCase[] = [
   // Wrong types.
   {
@@ -53,6 +68,13 @@ const CASES: ErrorCase[] = [
     code: 'ERR_INVALID_ARG_TYPE',
     message:
       'The "x" argument must be an instance of Float32Array or an array of numbers. Received an instance of Float64Array',
+  },
+  {
+    name: 'relu of a Proxy of a Float32Array',
+    call: () => relu(new Proxy(new Float32Array(2), {})),
+    type: TypeError,
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: 'The "x" argument must be an instance of Float32Array or an array of numbers. Received a Proxy',
   },
   {
     name: 'relu of undefined',
@@ -292,6 +314,24 @@ const CASES: ErrorCase[] = [
     code: 'ERR_INVALID_ARG_VALUE',
     message:
       'The "logits" argument must be a Float32Array whose ArrayBuffer is not detached. Received a view of a detached ArrayBuffer',
+  },
+  {
+    name: 'input past the end of its resized buffer',
+    call: () => sigmoid(pastResizedEnd()),
+    type: TypeError,
+    code: 'ERR_INVALID_ARG_VALUE',
+    message:
+      'The "x" argument must be a Float32Array within the bounds of its ArrayBuffer. ' +
+      'Received a view that ends past its resized ArrayBuffer',
+  },
+  {
+    name: 'out past the end of its resized buffer',
+    call: () => relu([], { out: pastResizedEnd() }),
+    type: TypeError,
+    code: 'ERR_INVALID_ARG_VALUE',
+    message:
+      'The "out" argument must be a Float32Array within the bounds of its ArrayBuffer. ' +
+      'Received a view that ends past its resized ArrayBuffer',
   },
   {
     name: 'detached input to l2Loss',

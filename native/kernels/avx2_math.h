@@ -231,8 +231,8 @@ static SIMD_NN_ALWAYS_INLINE __m256d HighMaskToDouble(__m256 mask) {
 
 // Computes ExpShifted of the lanes set in `lanes`, widened to float64 with the power of two applied there,
 // into low and high halves. Other lanes, and those where x - m is below kExpMinArg, are 0. For x - m below
-// about -87.3, ExpShifted returns 0. Here each term keeps a float32's precision. A sum of many such terms can be a normal number, which the cross-entropy loss depends
-// on.
+// about -87.3, ExpShifted returns 0. Here each term keeps a float32's precision. A sum of many such terms
+// can be a normal number, which the cross-entropy loss depends on.
 static SIMD_NN_ALWAYS_INLINE void ExpShiftedInDouble(__m256 x, __m256 m, __m256 neg_m, __m256 lanes, __m256d* low,
                                                      __m256d* high) {
   const __m256 t = _mm256_sub_ps(x, m);

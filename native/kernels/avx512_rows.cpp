@@ -25,8 +25,17 @@
 // AddGroupToNextRowMaxWithGroups). At 16M elements the traffic alone is not the limit:
 // reading two arrays and writing a third with non-temporal stores took 1.1-1.2x a memcpy (tools/memory-floor.cpp).
 // But on this machine the time of memory traffic and of computation adds up rather than overlaps. The
-// streaming gradient rows took about 0.29 ns per element on 16K elements in cache (a build that forced the
-// streaming path there), against 0.46 at 16M.
+// streaming gradient rows took about 0.23 ns per element on 16K elements in cache (a build that forced the
+// streaming path there), against 0.37 at 16M (tools/row-timing.cpp). The 1.5x goal is the ratio of the
+// traffic itself (three arrays against two), so it leaves no time for computation that does not overlap it.
+// Alternatives measured with tools/row-timing.cpp over 1000 classes and not kept:
+// - Writing row r - 1's gradient during pass 2 of row r in cache (e^(x - M) from scratch, aligned ordinary
+//   stores, labels summed in pass 2): 16.3 cycles per vector against 13.1 at 64K elements.
+// - At 16M, gradient stores sent to one L1 buffer instead of memory: no faster (0.37-0.39 ns per element). So
+//   the stores cost nothing, and the reads with the computation set the time.
+// - At 16M, prefetching 8 or 16 rows ahead, with the T1 hint, or on 2 MiB pages: no change. Two rows ahead, or
+//   every other line: 0.6 ns per element. Pass 3 apart, as in cache, with ordinary or non-temporal stores:
+//   0.53-0.57.
 // At 16M elements, the loss alone also depends on where the labels lie relative to the logits. With both in
 // one buffer, labels about a multiple of 64 MiB after the logits ran at up to 1.8x a copy before the
 // prefetches went by array (see XentPrefetch). Now they run at up to 1.4x. The cause is not found.
@@ -1095,7 +1104,8 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSmallRowVectors; ++k) {
       first_row[k] = r0 + k * rows_per_vector;
-      const size_t count = first_row[k] >= rows ? 0 : (rows - first_row[k] < rows_per_vector ? rows - first_row[k] : rows_per_vector);
+      const size_t left = first_row[k] >= rows ? 0 : rows - first_row[k];
+      const size_t count = left < rows_per_vector ? left : rows_per_vector;
       contiguous[k] = count == 0 ? static_cast<__mmask16>(0) : ChunkMask(0, count * classes);
       lanes[k] = layout.Lanes(count);
       // Padding lanes are -inf: they neither raise the maximum nor add to the sum (their exponential is 0).
@@ -1383,7 +1393,8 @@ void WriteGradient(const PendingGradient& row, size_t classes, bool streaming) {
     write_vectors(head, body_end);
   }
   if (body_end < classes) {
-    _mm512_mask_storeu_ps(grad + body_end, FirstLanes(classes - body_end), gradient(body_end, FirstLanes(classes - body_end)));
+    const __mmask16 tail = FirstLanes(classes - body_end);
+    _mm512_mask_storeu_ps(grad + body_end, tail, gradient(body_end, tail));
   }
   // The head and the tail are ordinary stores, to lines no non-temporal store touches.
   if (fixed < head || (fixed >= body_end && fixed < classes)) {
@@ -1520,9 +1531,9 @@ class GradientStreamer {
 // The label sum and the weighted shift are added in float32 within each group and in float64 across groups.
 // With non-negative labels every term z (x - max) has the same sign, and each is at most the loss. The
 // roundings of x - max, of the product and of the three levels of the sum tree then leave a relative error
-// below 5 * 2^-24 in the weighted shift. The label sum keeps below 3 * 2^-24. Both are within the 8 ulp bound. Labels with the
-// sign bit set would let the terms cancel, so such rows are flagged for the exact path, as are rows whose
-// float32 sums overflow or turn NaN (infinite or NaN labels), whose limits the exact path handles.
+// below 5 * 2^-24 in the weighted shift. The label sum keeps below 3 * 2^-24. Both are within the 8 ulp bound.
+// Labels with the sign bit set would let the terms cancel, so such rows are flagged for the exact path, as are
+// rows whose float32 sums overflow or turn NaN (infinite or NaN labels), whose limits the exact path handles.
 struct LabelAccumulators {
   __m512d label_sum;
   __m512d weighted_shift;  // sum over labels z != 0 of z (x - max)
@@ -1807,7 +1818,8 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
     // The single maximum lies in the last group that had one.
     GroupMasks(last_max_group, classes, masks);
     for (size_t k = 0; k < kSumGroup; ++k) {
-      const unsigned at_max = _mm512_mask_cmp_ps_mask(masks[k], _mm512_maskz_loadu_ps(masks[k], x + last_max_group + k * kLanes), m, _CMP_EQ_OQ);
+      const __m512 v = _mm512_maskz_loadu_ps(masks[k], x + last_max_group + k * kLanes);
+      const unsigned at_max = _mm512_mask_cmp_ps_mask(masks[k], v, m, _CMP_EQ_OQ);
       if (at_max != 0) {
         sums.max_position = last_max_group + k * kLanes + static_cast<size_t>(__builtin_ctz(at_max));
       }
