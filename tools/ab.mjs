@@ -2,7 +2,8 @@
 // `npm run bench`.
 //
 // Usage: node tools/ab.mjs A.node B.node kernel [elements] [isa] [classes]
-//   kernel: relu, sigmoid, tanh, softmax, xent (loss only), xent-backprop, sigmoid-xent or l2
+//   kernel: relu, sigmoid, tanh, softmax, xent (loss only), xent-backprop, xent-soft, xent-soft-backprop,
+//           sigmoid-xent or l2 (the xent kernels take one-hot labels, the xent-soft ones labels in [0, 1))
 //   elements: default 65536; isa: default avx512; classes (row kernels): default 1000
 //
 // Both builds load into one process, and each trial times one call of A, one of B and one copy floor
@@ -54,7 +55,7 @@ const labels = new Float32Array(elements);
 for (let r = 0; r < rows; r += 1) {
   labels[r * CLASSES + ((r * 7) % CLASSES)] = 1;
 }
-// Soft labels in [0, 1) for sigmoid cross-entropy.
+// Soft labels in [0, 1) for sigmoid cross-entropy and the xent-soft kernels.
 const softLabels = new Float32Array(elements);
 for (let i = 0; i < elements; i += 1) {
   seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -72,6 +73,11 @@ const KERNELS = {
   xent: (binding) => () => binding.softmaxCrossEntropy(labels, x, loss, null, rows, CLASSES, 1, rows, CLASSES, 1, 1),
   'xent-backprop': (binding) => () =>
     binding.softmaxCrossEntropy(labels, x, loss, y, rows, CLASSES, 1, rows, CLASSES, 1, 1),
+  // Soft labels, as `npm run bench` uses: every label is non-zero.
+  'xent-soft': (binding) => () =>
+    binding.softmaxCrossEntropy(softLabels, x, loss, null, rows, CLASSES, 1, rows, CLASSES, 1, 1),
+  'xent-soft-backprop': (binding) => () =>
+    binding.softmaxCrossEntropy(softLabels, x, loss, y, rows, CLASSES, 1, rows, CLASSES, 1, 1),
   'sigmoid-xent': (binding) => () => binding.sigmoidCrossEntropy(softLabels, x, y),
   l2: (binding) => () => binding.l2Loss(x),
 };

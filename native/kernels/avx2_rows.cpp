@@ -461,6 +461,13 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
 // ExpShiftedInDouble. Only rows where one class dominates the others by about 69 nats or more get there.
 constexpr double kSubnormalTermsSum = 0x1p-100;
 
+// Rows with a single maximum and S' below this form their label sums in float64 (LabelSumsInDouble). A
+// product z (x - max) that rounds to a float32 subnormal is off by up to 2^-150, which a relative bound does
+// not cover. Once S' >= 2^-60, log S is at least about 2^-60, and 65,536 such errors (2^-134) stay far below
+// an ulp of it. Below, one class dominates by more than about 41 nats and the loss can be as small as those
+// products: tiny labels on a dominated row were off by thousands of ulp.
+constexpr double kMinFloatLabelsRestSum = 0x1p-60;
+
 // Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64.
 double RestSumInDouble(const float* x, size_t classes, __m256 m, __m256 neg_m) {
   __m256d low_sum = _mm256_setzero_pd();
@@ -533,9 +540,10 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
   // The labels and the weighted shift are added in float32 within each group of kSumGroup vectors and in
   // float64 across groups. With non-negative labels every term z (x - max) has the same sign. The roundings
   // of x - max, of the product and of the two levels of the sum tree then leave a relative error below
-  // 4 * 2^-24 in the weighted shift. The label sum keeps below 2 * 2^-24. Both are within the 8 ulp bound.
-  // Rows with a negative label (whose terms could cancel) or with sums that are not finite add them up again
-  // in float64 (LabelSumsInDouble). A label of exactly 0 contributes nothing, even where x - max is -inf.
+  // 4 * 2^-24 in the weighted shift, and the label sum keeps below 2 * 2^-24. Both are within the 8 ulp bound
+  // unless products round to subnormals (see kMinFloatLabelsRestSum). Rows with a negative label (whose terms
+  // could cancel), with sums that are not finite, or with one class dominating add them up again in float64
+  // (LabelSumsInDouble). A label of exactly 0 contributes nothing, even where x - max is -inf.
   __m256d rest_low = _mm256_setzero_pd();
   __m256d rest_high = _mm256_setzero_pd();
   __m256d labels_low = _mm256_setzero_pd();
@@ -657,7 +665,8 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
   double label_sum = ReduceAdd(_mm256_add_pd(labels_low, labels_high));
   double weighted_shift = ReduceAdd(_mm256_add_pd(shift_low, shift_high));
   // x is still intact here (pass 3 has not run).
-  if (negative_label || !__builtin_isfinite(label_sum + weighted_shift)) {
+  const bool dominated = max_count == 1 && rest < kMinFloatLabelsRestSum;
+  if (negative_label || dominated || !__builtin_isfinite(label_sum + weighted_shift)) {
     LabelSumsInDouble(z, x, classes, max, &label_sum, &weighted_shift);
   }
   stats.label_sum = label_sum;
