@@ -230,6 +230,25 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
+  test('tiny labels on a dominated row', () => {
+    // Each product z (x - max) is below 2^-126 and rounds on its own in float32, while the loss they add up to
+    // is normal and log S is about 0, so the bound is 8 ulp of the loss itself.
+    for (const [classes, gap, label] of [
+      [1000, 10000.49, 2 ** -149],
+      [5000, 2000.49, 2 ** -149],
+      [4096, 256.03, 2 ** -145],
+    ]) {
+      const logits = new Float32Array(classes).fill(-gap);
+      logits[0] = 0;
+      const labels = new Float32Array(classes).fill(label);
+      labels[0] = 0;
+      for (const backprop of [undefined, new Float32Array(classes)]) {
+        const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [1, classes], backprop });
+        expectRowsWithinBound(labels, logits, 1, classes, loss, backprop);
+      }
+    }
+  });
+
   test('rows with NaN, +inf or only -inf are NaN', () => {
     const logits = [
       [1, NaN, 2],
