@@ -231,8 +231,8 @@ describeEachIsa('softmax cross-entropy', () => {
   });
 
   test('tiny labels on a dominated row', () => {
-    // Each product z (x - max) is below 2^-126 and rounds on its own in float32, while the loss they add up to
-    // is normal and log S is about 0, so the bound is 8 ulp of the loss itself.
+    // Each product z (x - max) is below 2^-126 and rounds on its own in float32. The loss they add up to is
+    // normal and log S is about 0, so the bound is 8 ulp of the loss itself.
     for (const [classes, gap, label] of [
       [1000, 10000.49, 2 ** -149],
       [5000, 2000.49, 2 ** -149],
@@ -308,6 +308,32 @@ describeEachIsa('softmax cross-entropy', () => {
       expect(softmaxCrossEntropyWithLogits({ labels, logits })[0], `classes ${classes}`).toBe(Infinity);
       labels[0] = -Infinity;
       expect(softmaxCrossEntropyWithLogits({ labels, logits })[0], `classes ${classes}`).toBe(-Infinity);
+    }
+  });
+
+  test('infinite label on a maximum far above the rest', () => {
+    // Every e^(x - max) underflows, but S' is still positive, and so is log S: the limits are +-inf for the
+    // loss and -+inf for the gradient at the maximum. With the rest -inf, S' is 0 and inf * 0 gives NaN.
+    for (const classes of [5, 16, 17, 40, 400]) {
+      for (const gap of [200, 800]) {
+        for (const label of [Infinity, -Infinity]) {
+          const logits = new Float32Array(classes).fill(-gap);
+          logits[1] = 0;
+          const labels = new Float32Array(classes);
+          labels[1] = label;
+          const backprop = new Float32Array(classes);
+          const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [1, classes], backprop });
+          const where = `${classes} classes, gap ${gap}, label ${label}`;
+          expect(loss[0], where).toBe(label);
+          expect(backprop[1], where).toBe(-label);
+          expect(backprop[0], where).toBe(0);
+        }
+      }
+      const logits = new Float32Array(classes).fill(-Infinity);
+      logits[1] = 0;
+      const labels = new Float32Array(classes);
+      labels[1] = Infinity;
+      expect(softmaxCrossEntropyWithLogits({ labels, logits, shape: [1, classes] })[0]).toBeNaN();
     }
   });
 

@@ -468,21 +468,31 @@ constexpr double kSubnormalTermsSum = 0x1p-100;
 // products: tiny labels on a dominated row were off by thousands of ulp.
 constexpr double kMinFloatLabelsRestSum = 0x1p-60;
 
-// Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64.
+// Stands for S' where every term underflows (x - max below -104) although an entry below the maximum is
+// finite. S' is then positive, and so is log S: an infinite label at the maximum gives a loss of +-inf and a
+// gradient of -+inf there, the limits, rather than inf * 0 = NaN. Against finite labels it is negligible.
+constexpr double kUnderflowedRestSum = 0x1p-1000;
+
+// Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64, or
+// kUnderflowedRestSum where every term underflows but one is finite.
 double RestSumInDouble(const float* x, size_t classes, __m256 m, __m256 neg_m) {
   __m256d low_sum = _mm256_setzero_pd();
   __m256d high_sum = _mm256_setzero_pd();
+  __m256 finite_below = _mm256_setzero_ps();
   for (size_t i = 0; i < classes; i += kLanes) {
     const __m256i mask = ChunkMask(i, classes);
     const __m256 v = _mm256_maskload_ps(x + i, mask);
     const __m256 below_max = _mm256_andnot_ps(_mm256_cmp_ps(v, m, _CMP_EQ_OQ), _mm256_castsi256_ps(mask));
+    const __m256 finite = _mm256_cmp_ps(v, _mm256_set1_ps(-__builtin_inff()), _CMP_NEQ_OQ);
+    finite_below = _mm256_or_ps(finite_below, _mm256_and_ps(below_max, finite));
     __m256d low;
     __m256d high;
     ExpShiftedInDouble(v, m, neg_m, below_max, &low, &high);
     low_sum = _mm256_add_pd(low_sum, low);
     high_sum = _mm256_add_pd(high_sum, high);
   }
-  return ReduceAdd(_mm256_add_pd(low_sum, high_sum));
+  const double sum = ReduceAdd(_mm256_add_pd(low_sum, high_sum));
+  return sum == 0.0 && _mm256_movemask_ps(finite_below) != 0 ? kUnderflowedRestSum : sum;
 }
 
 // Returns the label sum and the weighted shift of a row, each term in float64, as XentRow needs them when its
@@ -854,14 +864,25 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     if ((_mm256_movemask_pd(tiny_low) | _mm256_movemask_pd(tiny_high)) != 0) {
       __m256d exact_low = _mm256_setzero_pd();
       __m256d exact_high = _mm256_setzero_pd();
+      __m256 finite_below = _mm256_setzero_ps();
       for (size_t j = 0; j < classes; ++j) {
         const __m256 below_max = _mm256_cmp_ps(columns[j], group.max, _CMP_NEQ_OQ);
+        const __m256 finite = _mm256_cmp_ps(columns[j], _mm256_set1_ps(-__builtin_inff()), _CMP_NEQ_OQ);
+        finite_below = _mm256_or_ps(finite_below, _mm256_and_ps(below_max, finite));
         __m256d term_low;
         __m256d term_high;
         ExpShiftedInDouble(columns[j], group.max, group.neg_max, below_max, &term_low, &term_high);
         exact_low = _mm256_add_pd(exact_low, term_low);
         exact_high = _mm256_add_pd(exact_high, term_high);
       }
+      // As in RestSumInDouble, a finite entry below the maximum keeps S' positive.
+      const __m256d underflowed = _mm256_set1_pd(kUnderflowedRestSum);
+      const __m256d zero = _mm256_setzero_pd();
+      const __m256d zero_low = _mm256_cmp_pd(exact_low, zero, _CMP_EQ_OQ);
+      const __m256d zero_high = _mm256_cmp_pd(exact_high, zero, _CMP_EQ_OQ);
+      exact_low = _mm256_blendv_pd(exact_low, underflowed, _mm256_and_pd(zero_low, LowMaskToDouble(finite_below)));
+      exact_high =
+          _mm256_blendv_pd(exact_high, underflowed, _mm256_and_pd(zero_high, HighMaskToDouble(finite_below)));
       rest_low = _mm256_blendv_pd(rest_low, exact_low, tiny_low);
       rest_high = _mm256_blendv_pd(rest_high, exact_high, tiny_high);
     }
@@ -901,6 +922,11 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     // A single maximum: ((1 - z) - z S') / S, as in XentRow, computed as (1 - z) / S - z (S' / S), whose two
     // products stay below |z|: (1 - z) - z S' overflowed for z near 3e38 and S' above 0.13.
     const __m256 rest_share = _mm256_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
+    // -1 in the lanes whose S' is positive, 0 elsewhere, for BLENDVPS (which reads the sign bit): S' itself may
+    // be kUnderflowedRestSum, which rounds to 0 in float32.
+    const __m256 rest_positive = JoinToFloat(
+        _mm256_and_pd(_mm256_cmp_pd(rest_low, _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(-1.0)),
+        _mm256_and_pd(_mm256_cmp_pd(rest_high, _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(-1.0)));
     const __m256 single = _mm256_cmp_ps(max_count, one, _CMP_EQ_OQ);
     // Columns past the row are 0: the transpose in StoreColumns reads them, though no store writes them.
     __m256 gradient[kMaxLanesModeClasses];
@@ -913,7 +939,12 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
       const __m256 w = label_columns[j];
       const __m256 g = _mm256_fmsub_ps(exps[j], inverse_sum, w);
       const __m256 dominant = _mm256_and_ps(single, _mm256_cmp_ps(v, group.max, _CMP_EQ_OQ));
-      const __m256 fixed = _mm256_fnmadd_ps(w, rest_share, _mm256_mul_ps(_mm256_sub_ps(one, w), inverse_sum));
+      __m256 fixed = _mm256_fnmadd_ps(w, rest_share, _mm256_mul_ps(_mm256_sub_ps(one, w), inverse_sum));
+      // An infinite label with S' > 0 has the limit -z, where S' / S may have rounded to 0 (inf * 0 = NaN).
+      const __m256 infinite_label =
+          _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), w), _mm256_set1_ps(__builtin_inff()), _CMP_EQ_OQ);
+      fixed = _mm256_blendv_ps(fixed, _mm256_sub_ps(_mm256_setzero_ps(), w),
+                               _mm256_and_ps(infinite_label, rest_positive));
       gradient[j] = _mm256_blendv_ps(g, fixed, dominant);
     }
     StoreColumns(gradient, group_rows, classes, backprop + r0 * classes);

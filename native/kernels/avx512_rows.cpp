@@ -1160,21 +1160,31 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
 // dominates the others by about 69 nats or more get there.
 constexpr double kSubnormalTermsSum = 0x1p-100;
 
-// Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64.
+// Stands for S' where every term underflows (x - max below -104) although an entry below the maximum is
+// finite. S' is then positive, and so is log S: an infinite label at the maximum gives a loss of +-inf and a
+// gradient of -+inf there, the limits, rather than inf * 0 = NaN. Against finite labels it is negligible.
+constexpr double kUnderflowedRestSum = 0x1p-1000;
+
+// Returns S', the sum of e^(x - max) over the entries below the maximum, with each term in float64, or
+// kUnderflowedRestSum where every term underflows but one is finite.
 double RestSumInDouble(const float* x, size_t classes, __m512 m, __m512 neg_m) {
   __m512d low_sum = _mm512_setzero_pd();
   __m512d high_sum = _mm512_setzero_pd();
+  __mmask16 finite_below = 0;
   for (size_t i = 0; i < classes; i += kLanes) {
     const __mmask16 mask = ChunkMask(i, classes);
     const __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
     const __mmask16 below_max = _mm512_mask_cmp_ps_mask(mask, v, m, _CMP_NEQ_UQ);
+    finite_below = static_cast<__mmask16>(
+        finite_below | _mm512_mask_cmp_ps_mask(below_max, v, _mm512_set1_ps(-__builtin_inff()), _CMP_NEQ_OQ));
     __m512d low;
     __m512d high;
     ExpShiftedInDouble(v, m, neg_m, below_max, &low, &high);
     low_sum = _mm512_add_pd(low_sum, low);
     high_sum = _mm512_add_pd(high_sum, high);
   }
-  return _mm512_reduce_add_pd(_mm512_add_pd(low_sum, high_sum));
+  const double sum = _mm512_reduce_add_pd(_mm512_add_pd(low_sum, high_sum));
+  return sum == 0.0 && finite_below != 0 ? kUnderflowedRestSum : sum;
 }
 
 // Computes one row's statistics and, when grad is not null, its gradient e^(x - max) / S - z. grad may be
@@ -2116,14 +2126,24 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     if ((tiny_low | tiny_high) != 0) {
       __m512d exact_low = _mm512_setzero_pd();
       __m512d exact_high = _mm512_setzero_pd();
+      __mmask16 finite_below = 0;
       for (size_t j = 0; j < classes; ++j) {
         const __mmask16 below_max = _mm512_cmp_ps_mask(columns[j], group.max, _CMP_NEQ_OQ);
+        finite_below = static_cast<__mmask16>(
+            finite_below |
+            _mm512_mask_cmp_ps_mask(below_max, columns[j], _mm512_set1_ps(-__builtin_inff()), _CMP_NEQ_OQ));
         __m512d term_low;
         __m512d term_high;
         ExpShiftedInDouble(columns[j], group.max, group.neg_max, below_max, &term_low, &term_high);
         exact_low = _mm512_add_pd(exact_low, term_low);
         exact_high = _mm512_add_pd(exact_high, term_high);
       }
+      // As in RestSumInDouble, a finite entry below the maximum keeps S' positive.
+      const __m512d underflowed = _mm512_set1_pd(kUnderflowedRestSum);
+      const __mmask8 zero_low = _mm512_cmp_pd_mask(exact_low, _mm512_setzero_pd(), _CMP_EQ_OQ);
+      const __mmask8 zero_high = _mm512_cmp_pd_mask(exact_high, _mm512_setzero_pd(), _CMP_EQ_OQ);
+      exact_low = _mm512_mask_mov_pd(exact_low, static_cast<__mmask8>(zero_low & finite_below), underflowed);
+      exact_high = _mm512_mask_mov_pd(exact_high, static_cast<__mmask8>(zero_high & (finite_below >> 8)), underflowed);
       rest_low = _mm512_mask_mov_pd(rest_low, tiny_low, exact_low);
       rest_high = _mm512_mask_mov_pd(rest_high, tiny_high, exact_high);
     }
@@ -2164,6 +2184,10 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     // A single maximum: ((1 - z) - z S') / S, as in XentRowExact, computed as (1 - z) / S - z (S' / S), whose two
     // products stay below |z|: (1 - z) - z S' overflowed for z near 3e38 and S' above 0.13.
     const __m512 rest_share = _mm512_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
+    // The lanes whose S' is positive: S' itself may be kUnderflowedRestSum, which rounds to 0 in float32.
+    const __mmask16 rest_positive = static_cast<__mmask16>(
+        _mm512_cmp_pd_mask(rest_low, _mm512_setzero_pd(), _CMP_GT_OQ) |
+        (_mm512_cmp_pd_mask(rest_high, _mm512_setzero_pd(), _CMP_GT_OQ) << 8));
     const __mmask16 single = _mm512_cmp_ps_mask(max_count, one, _CMP_EQ_OQ);
     const __m512 nan = _mm512_set1_ps(__builtin_nanf(""));
     // Columns past the row are 0: the transpose in StoreColumns reads them, though no store writes them.
@@ -2178,7 +2202,10 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
       const __m512 w = label_columns[j];
       __m512 g = _mm512_fmsub_ps(exps[j], inverse_sum, w);
       const __mmask16 dominant = _mm512_mask_cmp_ps_mask(single, v, group.max, _CMP_EQ_OQ);
-      const __m512 fixed = _mm512_fnmadd_ps(w, rest_share, _mm512_mul_ps(_mm512_sub_ps(one, w), inverse_sum));
+      __m512 fixed = _mm512_fnmadd_ps(w, rest_share, _mm512_mul_ps(_mm512_sub_ps(one, w), inverse_sum));
+      // An infinite label with S' > 0 has the limit -z, where S' / S may have rounded to 0 (inf * 0 = NaN).
+      const __mmask16 infinite_label = _mm512_mask_fpclass_ps_mask(rest_positive, w, 0x18);
+      fixed = _mm512_mask_sub_ps(fixed, infinite_label, _mm512_setzero_ps(), w);
       g = _mm512_mask_mov_ps(g, dominant, fixed);
       // Rows without a softmax have a NaN maximum: their entries become NaN.
       gradient[j] = _mm512_mask_mov_ps(g, group.invalid, nan);

@@ -83,13 +83,21 @@ bool ComputeRowStats(const float* x, size_t classes, RowStats* stats) {
   // exact for log1p when one class dominates.
   size_t max_count = 0;
   double rest_sum = 0.0;
+  bool finite_below = false;
   for (size_t j = 0; j < classes; ++j) {
     const double v = x[j];
     if (v == max) {
       ++max_count;
     } else {
       rest_sum += std::exp(v - max);
+      finite_below = finite_below || v != -std::numeric_limits<double>::infinity();
     }
+  }
+  // Every term may underflow (x - max below about -745) while an entry below the maximum is finite. The sum
+  // is then positive all the same, and so is log S: an infinite label at the maximum gives the limits +-inf
+  // rather than inf * 0 = NaN. 2^-1000 stands for it, as in the SIMD sets.
+  if (rest_sum == 0.0 && finite_below) {
+    rest_sum = 0x1p-1000;
   }
 
   stats->max = max;
