@@ -1565,15 +1565,23 @@ SIMD_NN_ALWAYS_INLINE void LoadLabelGroup(const float* z, const __mmask16* masks
 
 // Adds a group of labels w (from LoadLabelGroup) and the logits at x (lanes outside `masks` read as 0) to the
 // sums. A label of exactly 0 contributes nothing, even where x - max is -inf.
-template <bool kWhole>
+//
+// With kSkipUnlabeled, a group whose labels are all +0 returns at once: it would add exactly +0 to every sum.
+// With one-hot labels that is most groups, and the loss alone over 1000 classes ran 13-17% faster at 64K and
+// 1M elements. Pass 3 does not skip: with labels in [0, 1), the branch made the loss with the gradient 7%
+// slower there, against 6-7% faster with one-hot labels (AMD Zen 5, tools/ab.mjs).
+template <bool kWhole, bool kSkipUnlabeled>
 SIMD_NN_ALWAYS_INLINE void AccumulateLabels(const __m512* w, const float* x, __m512 max, const __mmask16* masks,
                                             LabelAccumulators* sums) {
   const __m512 zero = _mm512_setzero_ps();
   __m512 products[kSumGroup / 2];
-#pragma GCC unroll 8
-  for (size_t k = 0; k < kSumGroup; ++k) {
-    sums->label_bits = _mm512_or_si512(sums->label_bits, _mm512_castps_si512(w[k]));
+  const __m512i group_bits = _mm512_castps_si512(_mm512_or_ps(
+      _mm512_or_ps(_mm512_or_ps(w[0], w[1]), _mm512_or_ps(w[2], w[3])),
+      _mm512_or_ps(_mm512_or_ps(w[4], w[5]), _mm512_or_ps(w[6], w[7]))));
+  if (kSkipUnlabeled && _mm512_test_epi32_mask(group_bits, group_bits) == 0) {
+    return;
   }
+  sums->label_bits = _mm512_or_si512(sums->label_bits, group_bits);
 #pragma GCC unroll 8
   for (size_t k = 0; k < kSumGroup; k += 2) {
     const __m512 d0 = _mm512_sub_ps(LoadGroupVector<kWhole>(x + k * kLanes, masks[k], zero), max);
@@ -1629,7 +1637,7 @@ LabelSums WriteGradientAndLabelSums(const PendingGradient& row, size_t classes) 
     for (size_t k = 0; k < kSumGroup; ++k) {
       e[k] = LoadGroupVector<kWhole>(exp_store + i + k * kLanes, masks[k], _mm512_setzero_ps());
     }
-    AccumulateLabels<kWhole>(w, logits + i, max, masks, &sums);
+    AccumulateLabels<kWhole, false>(w, logits + i, max, masks, &sums);
 #pragma GCC unroll 8
     for (size_t k = 0; k < kSumGroup; ++k) {
       StoreGroupVector<kWhole>(grad + i + k * kLanes, masks[k], _mm512_fmsub_ps(e[k], inverse_sum, w[k]));
@@ -1778,7 +1786,7 @@ XentPassSums XentExpPass(const float* z, const float* x, float* exp_store, bool 
     if (sum_labels) {
       __m512 w[kSumGroup];
       LoadLabelGroup<kWhole>(z + i, masks, w);
-      AccumulateLabels<kWhole>(w, logits_again + i, m, masks, &label_sums);
+      AccumulateLabels<kWhole, true>(w, logits_again + i, m, masks, &label_sums);
     }
 
     if (kFindMaxGroups) {
