@@ -230,6 +230,20 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
+  test('huge label on a maximum over 104 above the rest', () => {
+    // Each e^(x - max) is below 2^-150, which rounds to 0 in float32, yet 1e30 times their sum is a normal loss.
+    for (const classes of [2, 16, 17, 40, 1000]) {
+      for (const gap of [104.5, 200, 700]) {
+        const logits = new Float32Array(classes).fill(-gap);
+        logits[0] = 0;
+        const labels = new Float32Array(classes);
+        labels[0] = 1e30;
+        const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [1, classes] });
+        expectRowsWithinBound(labels, logits, 1, classes, loss);
+      }
+    }
+  });
+
   test('tiny labels on a dominated row', () => {
     // Each product z (x - max) is below 2^-126 and rounds on its own in float32. The loss they add up to is
     // normal and log S is about 0, so the bound is 8 ulp of the loss itself.

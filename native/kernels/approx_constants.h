@@ -27,6 +27,11 @@ constexpr float kRoundingMagic = 0x1.8p+23f;
 constexpr float kExpMinArg = -104.0f;
 constexpr float kExpMaxArg = 89.0f;
 
+// The exponentials that the cross-entropy kernels widen to float64 (ExpShiftedInDouble) go down to this
+// argument instead, since e^-708 (about 2^-1021.4) is still a normal float64. When one class dominates, terms
+// between 2^-150 and it can make up S' on their own.
+constexpr float kExpInDoubleMinArg = -708.0f;
+
 // e^r = 1 + r + r^2 * q(r) with q(r) = sum kExp16PolyK * r^K on |r| <= ln2 / 32 (widened by 0.2%).
 // Maximum relative error 2^-29.2.
 constexpr float kExp16Poly0 = 0x1.00022p-1f;  // 0.5000162124633789

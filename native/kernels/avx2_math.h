@@ -230,18 +230,18 @@ static SIMD_NN_ALWAYS_INLINE __m256d HighMaskToDouble(__m256 mask) {
 }
 
 // Computes ExpShifted of the lanes set in `lanes`, widened to float64 with the power of two applied there,
-// into low and high halves. Other lanes, and those where x - m is below kExpMinArg, are 0. For x - m below
-// about -87.3, ExpShifted returns 0. Here each term keeps a float32's precision. A sum of many such terms
-// can be a normal number, which the cross-entropy loss depends on.
+// into low and high halves. Other lanes, and those where x - m is below kExpInDoubleMinArg, are 0. For x - m
+// below about -87.3, ExpShifted returns 0. Here each term keeps a float32's precision. A sum of many such
+// terms can be a normal number, and with huge labels even terms below 2^-150 reach the loss.
 static SIMD_NN_ALWAYS_INLINE void ExpShiftedInDouble(__m256 x, __m256 m, __m256 neg_m, __m256 lanes, __m256d* low,
                                                      __m256d* high) {
   const __m256 t = _mm256_sub_ps(x, m);
   const __m256 virtual_neg_m = _mm256_sub_ps(t, x);
   const __m256 virtual_x = _mm256_sub_ps(t, virtual_neg_m);
   const __m256 error = _mm256_add_ps(_mm256_sub_ps(x, virtual_x), _mm256_sub_ps(neg_m, virtual_neg_m));
-  const __m256 in_range = _mm256_and_ps(lanes, _mm256_cmp_ps(t, _mm256_set1_ps(approx::kExpMinArg), _CMP_GE_OQ));
+  const __m256 in_range = _mm256_and_ps(lanes, _mm256_cmp_ps(t, _mm256_set1_ps(approx::kExpInDoubleMinArg), _CMP_GE_OQ));
 
-  const ExpArgument argument = ReduceExpArgument(_mm256_max_ps(_mm256_set1_ps(approx::kExpMinArg), t));
+  const ExpArgument argument = ReduceExpArgument(_mm256_max_ps(_mm256_set1_ps(approx::kExpInDoubleMinArg), t));
   const __m256 r_high = _mm256_add_ps(argument.r_high, _mm256_and_ps(in_range, error));
   const __m256 r = _mm256_fnmadd_ps(argument.n, _mm256_set1_ps(approx::kLn2Lo / 8.0f), r_high);
   const __m256 mantissa = _mm256_and_ps(in_range, ExpMantissa(argument.biased_n, r));

@@ -8,6 +8,11 @@
 // that lane r is row r (LoadColumns), and the output goes back through the same transpose. On inputs too large
 // for the cache, these groups prefetch the groups ahead. Long rows do not: prefetching row r + 1, 2 or 4 at
 // the start of row r made the loss 10-40% slower at 16M elements (AMD Zen 5, tools/ab.mjs).
+//
+// NOTE: the gradient takes e^(x - max) / S from exponentials that give 0, or another value below 2^-126, for
+// results below 2^-126. An entry whose label is non-zero and below about 2^-105 then misses the 4 ulp bound of
+// |z| (labels of 1e-35 on logits 88 below the maximum: about 3000 times the bound). The fast path of the
+// AVX-512 set has the same gap. Rounding those exponentials would cost every row, for labels that small.
 #include "avx2_math.h"
 #include "kernel_set.h"
 
@@ -468,7 +473,7 @@ constexpr double kSubnormalTermsSum = 0x1p-100;
 // products: tiny labels on a dominated row were off by thousands of ulp.
 constexpr double kMinFloatLabelsRestSum = 0x1p-60;
 
-// Stands for S' where every term underflows (x - max below -104) although an entry below the maximum is
+// Stands for S' where every term underflows (x - max below -708) although an entry below the maximum is
 // finite. S' is then positive, and so is log S: an infinite label at the maximum gives a loss of +-inf and a
 // gradient of -+inf there, the limits, rather than inf * 0 = NaN. Against finite labels it is negligible.
 constexpr double kUnderflowedRestSum = 0x1p-1000;

@@ -200,10 +200,10 @@ static SIMD_NN_ALWAYS_INLINE __m512d HighToDouble(__m512 v) {
 }
 
 // Computes ExpShifted of the lanes in `mask`, widened to float64 with the power of two applied there, into
-// low and high halves. Lanes outside the mask, and those where x - m is below kExpMinArg, are 0. For x - m
-// below about -87.3, ExpShifted rounds its result to a subnormal float32, off by up to 2^-150. Here it keeps
-// a float32's precision. A sum of many such terms can be a normal number, which the cross-entropy loss
-// depends on.
+// low and high halves. Lanes outside the mask, and those where x - m is below kExpInDoubleMinArg, are 0. For
+// x - m below about -87.3, ExpShifted rounds its result to a subnormal float32, off by up to 2^-150, and below
+// -104 to 0. Here it keeps a float32's precision. A sum of many such terms can be a normal number, and with
+// huge labels even terms below 2^-150 reach the loss.
 static SIMD_NN_ALWAYS_INLINE void ExpShiftedInDouble(__m512 x, __m512 m, __m512 neg_m, __mmask16 mask, __m512d* low,
                                                      __m512d* high) {
   const __m512 t = _mm512_sub_ps(x, m);
@@ -211,9 +211,9 @@ static SIMD_NN_ALWAYS_INLINE void ExpShiftedInDouble(__m512 x, __m512 m, __m512 
   const __m512 virtual_x = _mm512_sub_ps(t, virtual_neg_m);
   const __m512 error = _mm512_add_ps(_mm512_sub_ps(x, virtual_x), _mm512_sub_ps(neg_m, virtual_neg_m));
   const __mmask16 in_range =
-      _mm512_mask_cmp_ps_mask(mask, t, _mm512_set1_ps(approx::kExpMinArg), _CMP_GE_OQ);
+      _mm512_mask_cmp_ps_mask(mask, t, _mm512_set1_ps(approx::kExpInDoubleMinArg), _CMP_GE_OQ);
 
-  const ExpArgument argument = ReduceExpArgument(_mm512_max_ps(_mm512_set1_ps(approx::kExpMinArg), t));
+  const ExpArgument argument = ReduceExpArgument(_mm512_max_ps(_mm512_set1_ps(approx::kExpInDoubleMinArg), t));
   const __m512 r_high = _mm512_mask_add_ps(argument.r_high, in_range, argument.r_high, error);
   const __m512 r = _mm512_fnmadd_ps(argument.n, _mm512_set1_ps(approx::kLn2Lo / 16.0f), r_high);
   const __m512i index = _mm512_castps_si512(argument.biased_n);
