@@ -14,8 +14,8 @@
 // (LoadColumns), and the gradient goes back through the same transpose.
 //
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
-// 16M elements. The last full `npm run bench` (2026-12-05, AMD Zen 5) measured 7.25x at 64K elements and
-// 2.42x at 16M. The gradient adds a third array to the traffic (a copy moves two) and a pass over the row.
+// 16M elements. The last full `npm run bench` (2026-12-05, AMD Zen 5) measured 7.04x at 64K elements and
+// 2.26x at 16M. The gradient adds a third array to the traffic (a copy moves two) and a pass over the row.
 // At 64K elements, pass 3 (WriteGradientAndLabelSums) took about 5 of the 13 cycles per vector (a build that
 // skipped it took about 8, tools/row-timing.cpp), bound by its loads. The label and logit rows of 1000 classes
 // start at every other 32-byte offset, so most of those loads split across cache lines. Rows of 1008 classes
