@@ -30,7 +30,7 @@ function detached(length: number): Float32Array {
 }
 
 // A view whose resizable ArrayBuffer shrank below its end: its length reads 0, and any read of it throws.
-// The ES2022 typings in use know neither maxByteLength nor resize.
+// The ES2022 typings in use declare neither maxByteLength nor resize.
 type ResizableArrayBuffer = ArrayBuffer & { resize(byteLength: number): void };
 const ResizableArrayBufferOf = ArrayBuffer as unknown as new (
   byteLength: number,
@@ -70,7 +70,7 @@ const CASES: ErrorCase[] = [
       'The "x" argument must be an instance of Float32Array or an array of numbers. Received an instance of Float64Array',
   },
   {
-    name: 'relu of a Proxy of a Float32Array',
+    name: 'relu of a Proxy',
     call: () => relu(new Proxy(new Float32Array(2), {})),
     type: TypeError,
     code: 'ERR_INVALID_ARG_TYPE',
@@ -316,7 +316,7 @@ const CASES: ErrorCase[] = [
       'The "logits" argument must be a Float32Array whose ArrayBuffer is not detached. Received a view of a detached ArrayBuffer',
   },
   {
-    name: 'input past the end of its resized buffer',
+    name: 'input past resized buffer end',
     call: () => sigmoid(pastResizedEnd()),
     type: TypeError,
     code: 'ERR_INVALID_ARG_VALUE',
@@ -325,7 +325,7 @@ const CASES: ErrorCase[] = [
       'Received a view that ends past its resized ArrayBuffer',
   },
   {
-    name: 'out past the end of its resized buffer',
+    name: 'out past resized buffer end',
     call: () => relu([], { out: pastResizedEnd() }),
     type: TypeError,
     code: 'ERR_INVALID_ARG_VALUE',

@@ -469,11 +469,11 @@ constexpr double kSubnormalTermsSum = 0x1p-100;
 // Rows with a single maximum and S' below this form their label sums in float64 (LabelSumsInDouble). A
 // product z (x - max) that rounds to a float32 subnormal is off by up to 2^-150, which a relative bound does
 // not cover. Once S' >= 2^-60, log S is at least about 2^-60, and 65,536 such errors (2^-134) stay far below
-// an ulp of it. Below, one class dominates by more than about 41 nats and the loss can be as small as those
-// products: tiny labels on a dominated row were off by thousands of ulp.
+// an ulp of it. Below, one class dominates by more than about 41 nats, and the loss can be as small as those
+// products: tiny labels would leave it off by thousands of ulp.
 constexpr double kMinFloatLabelsRestSum = 0x1p-60;
 
-// Stands for S' where every term underflows (x - max below -708) although an entry below the maximum is
+// The value S' takes where every term underflows (x - max below -708) although an entry below the maximum is
 // finite. S' is then positive, and so is log S: an infinite label at the maximum gives a loss of +-inf and a
 // gradient of -+inf there, the limits, rather than inf * 0 = NaN. Against finite labels it is negligible.
 constexpr double kUnderflowedRestSum = 0x1p-1000;

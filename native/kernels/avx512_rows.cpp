@@ -1164,7 +1164,7 @@ void SoftmaxSmallRows(const float* x, float* y, size_t rows, size_t classes) {
 // dominates the others by about 69 nats or more get there.
 constexpr double kSubnormalTermsSum = 0x1p-100;
 
-// Stands for S' where every term underflows (x - max below -708) although an entry below the maximum is
+// The value S' takes where every term underflows (x - max below -708) although an entry below the maximum is
 // finite. S' is then positive, and so is log S: an infinite label at the maximum gives a loss of +-inf and a
 // gradient of -+inf there, the limits, rather than inf * 0 = NaN. Against finite labels it is negligible.
 constexpr double kUnderflowedRestSum = 0x1p-1000;

@@ -95,7 +95,7 @@ bool ComputeRowStats(const float* x, size_t classes, RowStats* stats) {
   }
   // Every term may underflow (x - max below about -745) while an entry below the maximum is finite. The sum
   // is then positive all the same, and so is log S: an infinite label at the maximum gives the limits +-inf
-  // rather than inf * 0 = NaN. 2^-1000 stands for it, as in the SIMD sets.
+  // rather than inf * 0 = NaN. 2^-1000 takes its place, as in the SIMD sets.
   if (rest_sum == 0.0 && finite_below) {
     rest_sum = 0x1p-1000;
   }
