@@ -263,6 +263,33 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
+  test('tiny labels where the softmax is below 2^-126', () => {
+    // The gradient e^s / S - z is about -z there, a normal float, so e^s / S must be right to a few ulp of z
+    // even though it lies below 2^-126 itself. Every fifth logit lies near the maximum, so that no class
+    // dominates and the rows take the fast paths, or with a maximum beyond 65536 the exact ones.
+    for (const classes of [6, 16, 17, 40, 320, 400, 1000]) {
+      for (const [gap, label, top] of [
+        [88, 1e-35, 0],
+        [95, 2 ** -120, 0],
+        [100, 2 ** -126, 0],
+        [103.5, 2 ** -110, 0],
+        [150, 2 ** -126, 0],
+        [90, 1e-35, 70_000],
+      ]) {
+        const logits = new Float32Array(classes).fill(top);
+        const labels = new Float32Array(classes);
+        for (let j = 1; j < classes; j++) {
+          logits[j] = top + (j % 5 === 0 ? -(j % 4) * 0.5 : -gap - (j % 7) * 0.37);
+          labels[j] = j % 3 === 0 ? 0 : label;
+        }
+        labels[0] = 1;
+        const backprop = new Float32Array(classes);
+        const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [1, classes], backprop });
+        expectRowsWithinBound(labels, logits, 1, classes, loss, backprop);
+      }
+    }
+  });
+
   test('rows with NaN, +inf or only -inf are NaN', () => {
     const logits = [
       [1, NaN, 2],

@@ -140,30 +140,33 @@ static SIMD_NN_ALWAYS_INLINE __m256 ExpFlushingSubnormals(__m256 biased_n, __m25
   return _mm256_fmadd_ps(scaled_table, s, scaled_table);
 }
 
-// Returns e^(x - m) for x <= m, both finite or -inf in x, as softmax and cross-entropy need it. Results below
-// 2^-126 are flushed to 0 (from x - m = -87.34 on).
+// Returns e^(x - m) for x <= m, both finite or -inf in x, as softmax and cross-entropy need it, times 2^32
+// when kScaled is set. Results below 2^-126 are flushed to 0: from x - m = -87.34 on, or from -109.5 on with
+// kScaled. Cross-entropy takes the scaled form, for the gradient of tiny labels: e^s / S - z with z = 1e-35
+// needs e^s / S to a few ulp of z, far below 2^-126 (see the AVX-512 set's kRowExpScaleLog2).
 //
 // The float32 difference t = x - m can round (x = -0.1, m = 100), and e^t would then carry a relative error
 // of |t| * 2^-24, dozens of ulp for |t| near 100. The rounding error of t is recovered exactly by TwoSum
-// and added to the reduced argument instead, where it is small. It is left out where t is below
-// -kShiftedClamp (the result is 0 anyway) or NaN, which also drops the NaN that TwoSum makes of x = -inf.
+// and added to the reduced argument instead, where it is small. It is left out where t is below the clamp
+// (the result is 0 anyway) or NaN, which also drops the NaN that TwoSum makes of x = -inf.
 //
 // The exponential is ExpFlushingSubnormals, about 25 operations per 8 elements against 31 for ExpFromReduced,
 // which rounds subnormal results. Cross-entropy sums whose terms could be subnormal take the exact path
 // (ExpShiftedInDouble).
-constexpr float kShiftedClamp = 88.0f;
-
+template <bool kScaled = false>
 static SIMD_NN_ALWAYS_INLINE __m256 ExpShifted(__m256 x, __m256 m, __m256 neg_m) {
+  // 2^32 adds 8 * 32 to the biased exponent bits; the clamp keeps n + 1016 + 256 non-negative.
+  constexpr float kClamp = kScaled ? 110.0f : 88.0f;
+  constexpr float kMagic = kScaled ? kRoundingMagicWithBias + 256.0f : kRoundingMagicWithBias;
   const __m256 t = _mm256_sub_ps(x, m);
   const __m256 virtual_neg_m = _mm256_sub_ps(t, x);
   const __m256 virtual_x = _mm256_sub_ps(t, virtual_neg_m);
   const __m256 error = _mm256_add_ps(_mm256_sub_ps(x, virtual_x), _mm256_sub_ps(neg_m, virtual_neg_m));
-  const __m256 in_range = _mm256_cmp_ps(t, _mm256_set1_ps(-kShiftedClamp), _CMP_GE_OQ);
+  const __m256 in_range = _mm256_cmp_ps(t, _mm256_set1_ps(-kClamp), _CMP_GE_OQ);
 
-  const __m256 clamped = _mm256_max_ps(_mm256_set1_ps(-kShiftedClamp), t);
-  const __m256 biased_n =
-      _mm256_fmadd_ps(clamped, _mm256_set1_ps(8.0f * approx::kLog2e), _mm256_set1_ps(kRoundingMagicWithBias));
-  const __m256 n = _mm256_sub_ps(biased_n, _mm256_set1_ps(kRoundingMagicWithBias));
+  const __m256 clamped = _mm256_max_ps(_mm256_set1_ps(-kClamp), t);
+  const __m256 biased_n = _mm256_fmadd_ps(clamped, _mm256_set1_ps(8.0f * approx::kLog2e), _mm256_set1_ps(kMagic));
+  const __m256 n = _mm256_sub_ps(biased_n, _mm256_set1_ps(kMagic));
   const __m256 r_high = _mm256_add_ps(_mm256_fnmadd_ps(n, _mm256_set1_ps(approx::kLn2Hi / 8.0f), clamped),
                                       _mm256_and_ps(in_range, error));
   const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(approx::kLn2Lo / 8.0f), r_high);

@@ -9,10 +9,8 @@
 // for the cache, these groups prefetch the groups ahead. Long rows do not: prefetching row r + 1, 2 or 4 at
 // the start of row r made the loss 10-40% slower at 16M elements (AMD Zen 5, tools/ab.mjs).
 //
-// NOTE: the gradient takes e^(x - max) / S from exponentials that give 0, or another value below 2^-126, for
-// results below 2^-126. An entry whose label is non-zero and below about 2^-105 then misses the 4 ulp bound of
-// |z| (labels of 1e-35 on logits 88 below the maximum: about 3000 times the bound). The fast path of the
-// AVX-512 set has the same gap. Rounding those exponentials would cost every row, for labels that small.
+// Cross-entropy computes its exponentials times 2^32 (RowShift), so that the gradient of a tiny label keeps
+// e^(x - max) / S below 2^-126 to about 1 ulp.
 #include "avx2_math.h"
 #include "kernel_set.h"
 
@@ -141,15 +139,20 @@ constexpr float kMaxFastRowMax = 65536.0f;
 // error of the float32 difference x - m, recovered with TwoSum (ExpShifted, 9 more operations per vector).
 // The sums come out scaled by e^(m - M) = e^R with |R| <= ln2/16, which softmax's quotient cancels and
 // cross-entropy undoes in float64.
+//
+// ExpShiftedRow also multiplies by 2^32, for the reason given at the AVX-512 set's kRowExpScaleLog2: the
+// gradient of a tiny label needs e^(x - M) below 2^-126 to about 1 ulp. Quotients cancel the factor, and
+// cross-entropy takes it out of S' (its exact path takes ExpShifted<true>, scaled alike).
 struct RowShift {
   bool fast;       // whether ExpShiftedRow can take the row: m finite and within kMaxFastRowMax
-  __m256 magic;    // kRoundingMagicWithBias - N: rounding 8 x / ln2 with it leaves n - N + 1016 in the bits
-  __m256 lower;    // M - 1016 ln2/8 (about M - 88.03): x clamped to it gets n - N = -1016, and e^(x - M) = 0
+  __m256 magic;    // rounding 8 x / ln2 with it leaves n - N + kBias in the bits (kBias = 1016 + 8 * 32)
+  __m256 lower;    // M - kBias ln2/8 (about M - 110.2): x clamped to it gets n - N = -kBias, and e^(x - M) = 0
   double reduced;  // R = m - M, in [-ln2/16, ln2/16], or 0 when not fast
 };
 
 RowShift MakeRowShift(float max) {
   constexpr double kLn2Over8 = approx::kLn2 / 8.0;
+  constexpr double kBias = 1016.0 + 8.0 * 32.0;
   RowShift shift;
   // NaN fails the comparison too.
   shift.fast = __builtin_fabsf(max) <= kMaxFastRowMax;
@@ -157,10 +160,10 @@ RowShift MakeRowShift(float max) {
   // that n <= N for every x <= max.
   const double n_of_max =
       shift.fast ? __builtin_rint(static_cast<double>(max) * static_cast<double>(8.0f * approx::kLog2e)) : 0.0;
-  shift.magic = _mm256_set1_ps(kRoundingMagicWithBias - static_cast<float>(n_of_max));
-  // Rounded to float32, lower is within 2^-8 of (N - 1016) ln2/8 (|M| <= kMaxFastRowMax), and 8 x / ln2 rounds
-  // to N - 1016 there. ExpShiftedRow then gives exactly 0, as softmax must for -inf entries.
-  shift.lower = _mm256_set1_ps(static_cast<float>((n_of_max - 1016.0) * kLn2Over8));
+  shift.magic = _mm256_set1_ps(kRoundingMagicWithBias + 8.0f * 32.0f - static_cast<float>(n_of_max));
+  // Rounded to float32, lower is within 2^-8 of (N - kBias) ln2/8 (|M| <= kMaxFastRowMax), and 8 x / ln2 rounds
+  // to N - kBias there. ExpShiftedRow then gives exactly 0, as softmax must for -inf entries.
+  shift.lower = _mm256_set1_ps(static_cast<float>((n_of_max - kBias) * kLn2Over8));
   shift.reduced = shift.fast ? static_cast<double>(max) - n_of_max * kLn2Over8 : 0.0;
   return shift;
 }
@@ -190,14 +193,14 @@ SIMD_NN_ALWAYS_INLINE __m256 ExpShiftedFast(__m256 x, __m256 magic, __m256 lower
   return ExpFlushingSubnormals(biased_n, r);
 }
 
-// Returns e^(x - M) for the rows of more than 16 classes: within about 1 ulp for x >= M - 87.3, a value below
-// 2^-126 for smaller x, and exactly 0 for x <= shift.lower (-inf included). x is never NaN here.
+// Returns 2^32 e^(x - M) for the rows of more than 16 classes: within about 1 ulp for x >= M - 109.4, a value
+// below 2^-126 for smaller x, and exactly 0 for x <= shift.lower (-inf included). x is never NaN here.
 //
 // As in the AVX-512 set's ExpScaledHighTable, 2^k T_high is put together in the integers
 // (kExp2Table8HighBitsLessIndex), and the low table part is left out. The result is then off by up to 1 ulp
 // instead of 0.6, which the 8 ulp bound of the row functions affords. Against ExpShiftedFast it saves a
-// permute, an addition, a multiplication and the power of two. For n - N + 1016 in [0, 8) (k = -127) the sum
-// lands in the subnormal encodings: exactly 0 for j = 0 and below 2^-126 otherwise.
+// permute, an addition, a multiplication and the power of two. For n - N + kBias in [0, 8) (biased exponent 0)
+// the sum lands in the subnormal encodings: exactly 0 for j = 0 and below 2^-126 otherwise.
 SIMD_NN_ALWAYS_INLINE __m256 ExpShiftedRow(__m256 x, const RowShift& shift) {
   const __m256 clamped = _mm256_max_ps(shift.lower, x);
   const __m256 biased_n = _mm256_fmadd_ps(clamped, _mm256_set1_ps(8.0f * approx::kLog2e), shift.magic);
@@ -663,14 +666,14 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
     }
   };
   const auto fast_exp = [&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE { return ExpShiftedRow(v, shift); };
-  const auto exact_exp = [&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE { return ExpShifted(v, m, neg_m); };
+  const auto exact_exp = [&](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE { return ExpShifted<true>(v, m, neg_m); };
   if (shift.fast) {
     exp_pass(fast_exp);
   } else {
     exp_pass(exact_exp);
   }
-  // The sums are of e^(x - M) = e^(x - max) e^R; S' takes them back to the shift by max.
-  const double unshift = ExpOfNegatedReduced(shift.reduced);
+  // The sums are of 2^32 e^(x - M) = 2^32 e^(x - max) e^R; S' takes them back to the shift by max.
+  const double unshift = ExpOfNegatedReduced(shift.reduced) * 0x1p-32;
   double rest = ReduceAdd(_mm256_add_pd(rest_low, rest_high)) * unshift;
   if (rest < static_cast<double>(classes) * kSubnormalTermsSum) {
     rest = RestSumInDouble(x, classes, m, neg_m);
@@ -841,7 +844,7 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     for (size_t j = 0; j < classes; ++j) {
       const __m256 v = columns[j];
       const __m256 w = label_columns[j];
-      const __m256 e = ExpShifted(v, group.max, group.neg_max);
+      const __m256 e = ExpShifted<true>(v, group.max, group.neg_max);
       if constexpr (kWithGradient) {
         exps[j] = e;
       }
@@ -862,6 +865,9 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
       label_low = _mm256_add_pd(label_low, w_low);
       label_high = _mm256_add_pd(label_high, w_high);
     }
+    // The terms were 2^32 e^(x - max) (ExpShifted<true>); exps keeps that scale for the gradient.
+    rest_low = _mm256_mul_pd(rest_low, _mm256_set1_pd(0x1p-32));
+    rest_high = _mm256_mul_pd(rest_high, _mm256_set1_pd(0x1p-32));
     // Rows whose S' is small enough for flushed terms to matter add it up again in float64, as in XentRow.
     const __m256d threshold = _mm256_set1_pd(static_cast<double>(classes) * kSubnormalTermsSum);
     const __m256d tiny_low = _mm256_cmp_pd(rest_low, threshold, _CMP_LT_OQ);
@@ -924,6 +930,7 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     const __m256d one_double = _mm256_set1_pd(1.0);
     const __m256 inverse_sum = JoinToFloat(_mm256_div_pd(one_double, _mm256_add_pd(count_low, rest_low)),
                                            _mm256_div_pd(one_double, _mm256_add_pd(count_high, rest_high)));
+    const __m256 exps_inverse_sum = _mm256_mul_ps(inverse_sum, _mm256_set1_ps(0x1p-32f));
     // A single maximum: ((1 - z) - z S') / S, as in XentRow, computed as (1 - z) / S - z (S' / S), whose two
     // products stay below |z|: (1 - z) - z S' overflowed for z near 3e38 and S' above 0.13.
     const __m256 rest_share = _mm256_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
@@ -942,7 +949,7 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
       }
       const __m256 v = columns[j];
       const __m256 w = label_columns[j];
-      const __m256 g = _mm256_fmsub_ps(exps[j], inverse_sum, w);
+      const __m256 g = _mm256_fmsub_ps(exps[j], exps_inverse_sum, w);
       const __m256 dominant = _mm256_and_ps(single, _mm256_cmp_ps(v, group.max, _CMP_EQ_OQ));
       __m256 fixed = _mm256_fnmadd_ps(w, rest_share, _mm256_mul_ps(_mm256_sub_ps(one, w), inverse_sum));
       // An infinite label with S' > 0 has the limit -z, where S' / S may have rounded to 0 (inf * 0 = NaN).

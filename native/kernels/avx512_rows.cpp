@@ -39,10 +39,6 @@
 // At 16M elements, the loss alone also depends on where the labels lie relative to the logits. With both in
 // one buffer, labels about a multiple of 64 MiB after the logits ran at up to 1.8x a copy before the
 // prefetches went by array (see XentPrefetch). Now they run at up to 1.4x. The cause is not found.
-//
-// NOTE: the fast path takes e^(x - M) below 2^-126 as 0 or as another value below 2^-126. In the gradient, an
-// entry whose label is non-zero and below about 2^-105 then misses the 4 ulp bound of |z| (labels of 1e-35
-// on logits 88 below the maximum, 400 classes: about 2900 times the bound). The exact path rounds them.
 #include "avx512_math.h"
 #include "kernel_set.h"
 
@@ -175,8 +171,10 @@ constexpr size_t kMinFastXentClasses = 96;
 constexpr size_t kMinFastXentClassesWithGradient = 320;
 
 // Cross-entropy rows whose sum below the maximum, S', comes out below this take the exact path. The fast
-// exponential flushes results below 2^-126 to 0, which shifts S' by less than 2^-126 per class: harmless
-// unless S' itself is that small (a class that dominates by more than about 41 nats).
+// exponential flushes results below 2^-158 to 0 (see kRowExpScaleLog2), which shifts S' by less than 2^-158
+// per class, harmless unless S' itself is about that small. The threshold also keeps from the fast path the
+// rows where one class dominates by more than about 41 nats: their loss can be as small as the products
+// z (x - max), which the group sums round one by one in float32 (the AVX2 set's kMinFloatLabelsRestSum).
 constexpr double kMinFastRestSum = 0x1p-60;
 
 // The shift of a row for the fast exponential.
@@ -188,11 +186,20 @@ constexpr double kMinFastRestSum = 0x1p-60;
 // the rounding error of the float32 difference x - m, |x - m| 2^-24 relative in e^(x - m), recovered with
 // TwoSum (about 6 more operations per vector). All sums are scaled by e^(m - M) = e^R with |R| <= ln2/32,
 // which the quotients cancel and S' undoes exactly enough.
+//
+// The exponentials come out multiplied by 2^kRowExpScaleLog2, which the quotients cancel too. Without it, the
+// values of e^(x - M) below 2^-126 would be 0 or a rough subnormal. A gradient entry e^s / S - z with such an
+// e^s / S and a label z of 1e-35 is about -z, a normal float, and it missed its 4 ulp bound of |z| by up to
+// 3000 times. Scaled by 2^32, the exponentials stay within about 1 ulp down to e^(x - M) = 2^-158, and what is
+// lost below that is under 2^-9 ulp of the smallest normal label. Ordinary rows keep their bits: scaling by a
+// power of two is exact for normal floats, and the reciprocal of the sum takes the 2^-32 back.
+constexpr int kRowExpScaleLog2 = 32;
+
 struct RowShift {
   float max;         // the row maximum m
   bool fast;         // whether the fast path can take the row: m finite and within kMaxFastRowMax
-  __m512 magic;      // kRoundingMagicWithBias - N: rounding 16 x / ln2 with it leaves n - N + 2032 in the bits
-  __m512 lower;      // M - 2032 ln2/16 (about M - 88.03): x clamped to it gets n - N = -2032, and e^(x - M) = 0
+  __m512 magic;      // rounding 16 x / ln2 with it leaves n - N + kBias in the bits (kBias = 2032 + 16 * 32)
+  __m512 lower;      // M - kBias ln2/16 (about M - 110.2): x clamped to it gets n - N = -kBias, and e^(x - M) = 0
   double reduced;    // R = m - M, in [-ln2/32, ln2/32]
   size_t max_first;  // offsets of the first and last groups of kSumGroup vectors that may contain m (all of
   size_t max_last;   // the row unless the row's maximum was found with FinishNextRowMaxWithGroups)
@@ -200,6 +207,7 @@ struct RowShift {
 
 SIMD_NN_ALWAYS_INLINE RowShift MakeRowShift(float max) {
   constexpr double kLn2Over16 = approx::kLn2 / 16.0;
+  constexpr double kBias = 2032.0 + 16.0 * kRowExpScaleLog2;
   RowShift shift;
   shift.max = max;
   // NaN fails the comparison too.
@@ -208,36 +216,41 @@ SIMD_NN_ALWAYS_INLINE RowShift MakeRowShift(float max) {
   // that n <= N for every x <= max.
   const double n_of_max =
       shift.fast ? __builtin_rint(static_cast<double>(max) * static_cast<double>(16.0f * approx::kLog2e)) : 0.0;
-  shift.magic = _mm512_set1_ps(kRoundingMagicWithBias - static_cast<float>(n_of_max));
-  // Rounded to float32, lower is within 2^-8 of (N - 2032) ln2/16 (|M| <= kMaxFastRowMax), and 16 x / ln2 rounds
-  // to N - 2032 there. ExpScaledHighTable then gives exactly 0, as softmax must for -inf entries.
-  shift.lower = _mm512_set1_ps(static_cast<float>((n_of_max - 2032.0) * kLn2Over16));
+  // In float32, as before the 2^32 came in: the same sum in float64 made SoftmaxXentRows one instruction longer,
+  // which moved its loops by a byte, and cross-entropy with the gradient ran 3-5% slower (tools/row-timing.cpp).
+  shift.magic = _mm512_set1_ps(kRoundingMagicWithBias + 16.0f * kRowExpScaleLog2 - static_cast<float>(n_of_max));
+  // Rounded to float32, lower is within 2^-8 of (N - kBias) ln2/16 (|M| <= kMaxFastRowMax), and 16 x / ln2 rounds
+  // to N - kBias there. ExpScaledHighTable then gives exactly 0, as softmax must for -inf entries.
+  shift.lower = _mm512_set1_ps(static_cast<float>((n_of_max - kBias) * kLn2Over16));
   shift.reduced = shift.fast ? static_cast<double>(max) - n_of_max * kLn2Over16 : 0.0;
   shift.max_first = 0;
   shift.max_last = SIZE_MAX;
   return shift;
 }
 
-// Returns e^(-R) for |R| <= ln2/32 in float64: the Taylor series to R^8 leaves an error below 2^-60.
-SIMD_NN_ALWAYS_INLINE double ExpOfNegatedReduced(double reduced) {
-  double sum = 1.0 / 40320.0;
-  const double coefficients[8] = {-1.0 / 5040.0, 1.0 / 720.0, -1.0 / 120.0, 1.0 / 24.0, -1.0 / 6.0, 0.5, -1.0, 1.0};
+// Returns 2^-32 e^(-R) for |R| <= ln2/32 in float64, the factor that takes a sum of the fast exponentials
+// (2^32 e^(x - M)) to a sum of e^(x - max). The Taylor series to R^8 leaves a relative error below 2^-60, and
+// its coefficients carry the 2^-32 (exactly), so that the row costs no multiplication more.
+SIMD_NN_ALWAYS_INLINE double RowSumUnscale(double reduced) {
+  double sum = 0x1p-32 / 40320.0;
+  const double coefficients[8] = {-0x1p-32 / 5040.0, 0x1p-32 / 720.0, -0x1p-32 / 120.0, 0x1p-32 / 24.0,
+                                  -0x1p-32 / 6.0,    0x1p-33,         -0x1p-32,         0x1p-32};
   for (double c : coefficients) {
     sum = sum * reduced + c;
   }
   return sum;
 }
 
-// Returns 2^k T_high (1 + s) ~ 2^(n/16) e^r from biased_n (bits as ReduceShifted leaves them, n - N + 2032 with
-// n - N = 16 k + j) and r, where s = e^r - 1 = r + r^2 q(r). It leaves out the low table part that ExpMantissa
+// Returns 2^k T_high (1 + s) from biased_n and r, where the bits of biased_n hold b = 16 (k + 127) + j (as
+// ReduceShifted leaves them, b = n - N + kBias) and s = e^r - 1 = r + r^2 q(r). It leaves out the low table part that ExpMantissa
 // adds, so the result is off by up to 1 ulp (the rounding of T_high, then of the sum) instead of 0.5. The 8 ulp
 // bound of the row functions affords that, and it saves a permute and an addition per vector, about 10% of a
 // softmax over 1000 classes on AMD Zen 5.
 //
 // 2^k T_high is put together in the integers (kExp2Table16HighBitsLessIndex) rather than multiplied by the
 // power of two: one multiplication less, 3-4% of softmax and cross-entropy over 1000 classes at 64K elements
-// (tools/ab.mjs). For k = -127 (n - N + 2032 in [0, 16)) the sum lands in the subnormal encodings: exactly 0
-// for j = 0 and below 2^-126 otherwise.
+// (tools/ab.mjs). For k = -127 (b in [0, 16)) the sum lands in the subnormal encodings: exactly 0 for j = 0
+// and below 2^-126 otherwise.
 SIMD_NN_ALWAYS_INLINE __m512 ExpScaledHighTable(__m512 biased_n, __m512 r) {
   const __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(approx::kExp16Poly1), r, _mm512_set1_ps(approx::kExp16Poly0));
   const __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r);
@@ -258,8 +271,8 @@ SIMD_NN_ALWAYS_INLINE __m512 ReduceShifted(__m512 x, const RowShift& shift, __m5
   return _mm512_fnmadd_ps(n, _mm512_set1_ps(approx::kLn2Lo / 16.0f), r);
 }
 
-// Returns e^(x - M) within about 1 ulp for x >= M - 87.3, a value below 2^-126 for smaller x, and exactly 0
-// for x <= shift.lower (-inf included); NaN stays NaN.
+// Returns 2^32 e^(x - M) (see kRowExpScaleLog2) within about 1 ulp for x >= M - 109.4, a value below 2^-126
+// for smaller x, and exactly 0 for x <= shift.lower (-inf included); NaN stays NaN.
 SIMD_NN_ALWAYS_INLINE __m512 ExpShiftedFast(__m512 x, const RowShift& shift) {
   __m512 biased_n;
   const __m512 r = ReduceShifted(x, shift, &biased_n);
@@ -1988,8 +2001,8 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
         ahead_max = FinishNextRowMax(ahead);
       }
 
-      // S' = e^(-R) * (the sum of e^(x - M) below the maximum).
-      const double rest = sums.rest_shifted * ExpOfNegatedReduced(shift.reduced);
+      // S' = 2^-32 e^(-R) * (the sum of 2^32 e^(x - M) below the maximum).
+      const double rest = sums.rest_shifted * RowSumUnscale(shift.reduced);
       if (rest != rest) {
         row_stats = XentRowStats{nan, nan, nan};
         if (grad != nullptr) {
@@ -2003,9 +2016,9 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
         row_stats.weighted_shift = sums.weighted_shift;
         row_stats.label_at_max = 0.0;
         if (grad != nullptr) {
-          // S_M = e^R S = e^R (max_count + S').
+          // S_M = 2^32 e^R S = 2^32 e^R (max_count + S'), in the scale of the stored exponentials.
           const double shifted_sum =
-              static_cast<double>(sums.max_count) / ExpOfNegatedReduced(shift.reduced) + sums.rest_shifted;
+              static_cast<double>(sums.max_count) / RowSumUnscale(shift.reduced) + sums.rest_shifted;
           pending = PendingGradient{grad, z, x, exp_store, shift.max, static_cast<float>(1.0 / shifted_sum),
                                     SIZE_MAX, 0.0f, r, labels_in_pass3};
           completes_later = labels_in_pass3;
