@@ -340,6 +340,47 @@ describeEachIsa('softmax cross-entropy', () => {
     }
   });
 
+  test('labels of both signs beside a huge logit', () => {
+    // x - max rounds in float64 once the maximum is about 2^30 times the other logits, and terms of both signs
+    // can cancel below that rounding: labels [1e30, -1e30] on [-1, -2] beside 3e38 give a loss of -1e30, which
+    // summing z (x - max) in float64 turned into 0. The reference sums them exactly.
+    const exact = softmaxCrossEntropyWithLogits({ labels: [[1e30, -1e30, 0]], logits: [[-1, -2, 3e38]] });
+    expect(exact[0]).toBe(Math.fround(-1e30));
+
+    const random = createRandom(41);
+    for (const classes of [2, 5, 16, 17, 40, 100, 320, 1000]) {
+      // Labels up to 1 and a maximum up to 1e30 keep every loss finite in float32.
+      for (const top of [1e7, 65_536.5, 1e20, 1e30]) {
+        const rows = 6;
+        const logits = uniform(random, rows * classes, -3, 3);
+        const labels = new Float32Array(rows * classes);
+        for (let r = 0; r < rows; r++) {
+          const topPosition = (r * 3) % classes;
+          logits[r * classes + topPosition] = top;
+          // Labels a and -a in pairs, so that their terms a (x - max) cancel down to a (x_1 - x_2).
+          for (let j = 0; j + 1 < classes; j += 2) {
+            if (j !== topPosition && j + 1 !== topPosition && random() < 0.5) {
+              const a = 10 ** (random() * 30 - 30);
+              labels[r * classes + j] = a;
+              labels[r * classes + j + 1] = -a;
+            }
+          }
+        }
+        for (const backprop of [undefined, new Float32Array(rows * classes)]) {
+          const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+          for (let r = 0; r < rows; r++) {
+            const z = labels.subarray(r * classes, (r + 1) * classes);
+            const expected = crossEntropyRow64(z, logits.subarray(r * classes, (r + 1) * classes));
+            const labelMass = z.reduce((sum, label) => sum + Math.abs(label), 0);
+            const scale = Math.max(Math.abs(expected.loss), labelMass * expected.logSum);
+            const where = `${classes} classes, maximum ${top}, row ${r}: ${loss[r]} vs ${expected.loss}`;
+            expect(errorInUlpOf(loss[r], expected.loss, scale), where).toBeLessThanOrEqual(LOSS_MAX_ULP);
+          }
+        }
+      }
+    }
+  });
+
   test('infinite label on the largest logit gives its limit', () => {
     for (const classes of [2, 20]) {
       const logits = new Float32Array(classes);
@@ -354,7 +395,8 @@ describeEachIsa('softmax cross-entropy', () => {
 
   test('infinite label on far-dominant maximum', () => {
     // Every e^(x - max) underflows, but S' is still positive, and so is log S: the limits are +-inf for the
-    // loss and -+inf for the gradient at the maximum. With the rest -inf, S' is 0 and inf * 0 gives NaN.
+    // loss and -+inf for the gradient at the maximum. With the rest -inf, S' is 0: the loss, inf * (log S - s)
+    // = inf * 0, has no value, while the gradient is e^s / S - z = 1 - z.
     for (const classes of [5, 16, 17, 40, 400]) {
       for (const gap of [200, 800]) {
         for (const label of [Infinity, -Infinity]) {
@@ -372,9 +414,21 @@ describeEachIsa('softmax cross-entropy', () => {
       }
       const logits = new Float32Array(classes).fill(-Infinity);
       logits[1] = 0;
-      const labels = new Float32Array(classes);
-      labels[1] = Infinity;
-      expect(softmaxCrossEntropyWithLogits({ labels, logits, shape: [1, classes] })[0]).toBeNaN();
+      for (const label of [Infinity, -Infinity]) {
+        const labels = new Float32Array(classes);
+        labels[1] = label;
+        const backprop = new Float32Array(classes);
+        const where = `${classes} classes, the rest -inf, label ${label}`;
+        expect(softmaxCrossEntropyWithLogits({ labels, logits, shape: [1, classes], backprop })[0], where).toBeNaN();
+        expect(backprop[1], where).toBe(-label);
+        expect(Object.is(backprop[0], 0), `${where}: ${backprop[0]}`).toBe(true);
+      }
+    }
+    // A single class: S = 1 exactly.
+    for (const label of [Infinity, -Infinity]) {
+      const backprop = new Float32Array(1);
+      softmaxCrossEntropyWithLogits({ labels: [[label]], logits: [[5]], backprop });
+      expect(backprop[0], `one class, label ${label}`).toBe(-label);
     }
   });
 

@@ -78,7 +78,8 @@ describeEachIsa('softmax', () => {
 
   test('rows of more than 16 classes round their subnormal outputs', () => {
     // The contract lets results below 2^-126 be off by up to 2^-126. These rows do better: their exponentials
-    // keep about 1 ulp down to 2^-158, so each subnormal output is within one subnormal step (2^-149).
+    // keep about 1 ulp down to 2^-158, so each subnormal output is within two subnormal steps (2^-148). A
+    // review measured 1.51 steps at worst, from the exponential's own ulp just below 2^-126.
     const random = createRandom(24);
     for (const classes of [17, 100, 1000]) {
       const rows = 8;
@@ -90,7 +91,7 @@ describeEachIsa('softmax', () => {
       const expected = softmaxRows64(x, classes);
       for (let i = 0; i < y.length; i++) {
         if (expected[i] < 2 ** -126) {
-          expect(Math.abs(y[i] - expected[i]), `${classes} classes, element ${i}`).toBeLessThanOrEqual(2 ** -149);
+          expect(Math.abs(y[i] - expected[i]), `${classes} classes, element ${i}`).toBeLessThanOrEqual(2 ** -148);
         }
       }
     }

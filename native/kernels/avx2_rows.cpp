@@ -12,6 +12,7 @@
 // Cross-entropy computes its exponentials times 2^32 (RowShift), so that the gradient of a tiny label keeps
 // e^(x - max) / S below 2^-126 to about 1 ulp.
 #include "avx2_math.h"
+#include "exact_sums.h"
 #include "kernel_set.h"
 
 namespace simd_nn {
@@ -687,6 +688,11 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
   if (negative_label || dominated || !__builtin_isfinite(label_sum + weighted_shift)) {
     LabelSumsInDouble(z, x, classes, max, &label_sum, &weighted_shift);
   }
+  if (negative_label) {
+    // Terms of both signs can cancel below the rounding of x - max; keeps the float64 sum where a label or
+    // logit is not finite.
+    ExactWeightedShift(z, x, classes, max, &weighted_shift);
+  }
   stats.label_sum = label_sum;
   stats.weighted_shift = weighted_shift;
   if (__builtin_isinf(label_sum)) {
@@ -741,10 +747,11 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
   }
 
   // A single maximum: p - z = 1 / (1 + S') - z is computed as ((1 - z) - z S') / S, which keeps the tiny
-  // gradient of a dominant class instead of cancelling 1 / S against z.
+  // gradient of a dominant class instead of cancelling 1 / S against z. With S' = 0 (every other logit -inf),
+  // an infinite z would make z S' NaN; the gradient is 1 - z.
   if (max_count == 1) {
     const double label = z[max_position];
-    grad[max_position] = static_cast<float>(((1.0 - label) - label * rest) / sum);
+    grad[max_position] = static_cast<float>(((1.0 - label) - (rest > 0.0 ? label * rest : 0.0)) / sum);
   }
   return stats;
 }
@@ -807,8 +814,11 @@ SIMD_NN_ALWAYS_INLINE __m256d LaneLogSum(__m256d max_count, __m256d rest) {
 // Cross-entropy of rows of up to 16 classes, 8 rows at a time with one row per lane. The gradient is written
 // when kWithGradient is set (backprop not null). Two out-of-line instances, as on AVX-512 (see XentLanes in
 // avx512_rows.cpp), so that the loss alone does not keep e^(x - max) for a gradient.
+// The loop of XentLanes. Returns whether a row has a label with its sign bit set (-0 included), whose loss
+// XentLanes then computes again. Calling that from the loop, even on a branch never taken, made the loss over
+// 10 classes 6% slower (AMD Zen 5, tools/ab.mjs): the registers were saved around the call.
 template <bool kWithGradient>
-__attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
+__attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
   const __m256 one = _mm256_set1_ps(1.0f);
   // Lane-order columns of the group (see LoadColumns) and e^(x - max) of each.
@@ -816,6 +826,7 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
   __m256 label_columns[kMaxLanesModeClasses];
   __m256 exps[kMaxLanesModeClasses];
   const bool prefetch = PrefetchesGroups(rows * classes);
+  unsigned negative_lanes = 0;
 
   for (size_t r0 = 0; r0 < rows; r0 += kLanes) {
     const size_t group_rows = rows - r0 < kLanes ? rows - r0 : kLanes;
@@ -841,9 +852,11 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     __m256d shift_high = _mm256_setzero_pd();
     __m256d label_low = _mm256_setzero_pd();
     __m256d label_high = _mm256_setzero_pd();
+    __m256 label_signs = _mm256_setzero_ps();
     for (size_t j = 0; j < classes; ++j) {
       const __m256 v = columns[j];
       const __m256 w = label_columns[j];
+      label_signs = _mm256_or_ps(label_signs, w);
       const __m256 e = ExpShifted<true>(v, group.max, group.neg_max);
       if constexpr (kWithGradient) {
         exps[j] = e;
@@ -865,6 +878,7 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
       label_low = _mm256_add_pd(label_low, w_low);
       label_high = _mm256_add_pd(label_high, w_high);
     }
+    negative_lanes |= static_cast<unsigned>(_mm256_movemask_ps(label_signs)) & ((1u << group_rows) - 1u);
     // The terms were 2^32 e^(x - max) (ExpShifted<true>); exps keeps that scale for the gradient.
     rest_low = _mm256_mul_pd(rest_low, _mm256_set1_pd(0x1p-32));
     rest_high = _mm256_mul_pd(rest_high, _mm256_set1_pd(0x1p-32));
@@ -934,11 +948,6 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     // A single maximum: ((1 - z) - z S') / S, as in XentRow, computed as (1 - z) / S - z (S' / S), whose two
     // products stay below |z|: (1 - z) - z S' overflowed for z near 3e38 and S' above 0.13.
     const __m256 rest_share = _mm256_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
-    // -1 in the lanes whose S' is positive, 0 elsewhere, for BLENDVPS (which reads the sign bit): S' itself may
-    // be kUnderflowedRestSum, which rounds to 0 in float32.
-    const __m256 rest_positive = JoinToFloat(
-        _mm256_and_pd(_mm256_cmp_pd(rest_low, _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(-1.0)),
-        _mm256_and_pd(_mm256_cmp_pd(rest_high, _mm256_setzero_pd(), _CMP_GT_OQ), _mm256_set1_pd(-1.0)));
     const __m256 single = _mm256_cmp_ps(max_count, one, _CMP_EQ_OQ);
     // Columns past the row are 0: the transpose in StoreColumns reads them, though no store writes them.
     __m256 gradient[kMaxLanesModeClasses];
@@ -952,14 +961,37 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
       const __m256 g = _mm256_fmsub_ps(exps[j], exps_inverse_sum, w);
       const __m256 dominant = _mm256_and_ps(single, _mm256_cmp_ps(v, group.max, _CMP_EQ_OQ));
       __m256 fixed = _mm256_fnmadd_ps(w, rest_share, _mm256_mul_ps(_mm256_sub_ps(one, w), inverse_sum));
-      // An infinite label with S' > 0 has the limit -z, where S' / S may have rounded to 0 (inf * 0 = NaN).
+      // An infinite label gives -z: the limit where S' > 0, and 1 - z where S' = 0. The formula would take
+      // inf * 0 = NaN where S' / S rounds to 0 or S' is 0 (S' may be kUnderflowedRestSum, 0 in float32).
       const __m256 infinite_label =
           _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), w), _mm256_set1_ps(__builtin_inff()), _CMP_EQ_OQ);
-      fixed = _mm256_blendv_ps(fixed, _mm256_sub_ps(_mm256_setzero_ps(), w),
-                               _mm256_and_ps(infinite_label, rest_positive));
+      fixed = _mm256_blendv_ps(fixed, _mm256_sub_ps(_mm256_setzero_ps(), w), infinite_label);
       gradient[j] = _mm256_blendv_ps(g, fixed, dominant);
     }
     StoreColumns(gradient, group_rows, classes, backprop + r0 * classes);
+  }
+  return negative_lanes != 0;
+}
+
+// Computes again, with XentRow, the loss of each row that has a label with its sign bit set: its weighted
+// shift is then exact (ExactWeightedShift), where the lanes add it up in float64.
+__attribute__((cold, noinline)) void LossesOfNegativeLabelRows(const float* labels, const float* logits, float* loss,
+                                                               size_t rows, size_t classes) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float* z = labels + r * classes;
+    if (HasNegativeLabel(z, classes)) {
+      const XentRowStats stats = XentRow(z, logits + r * classes, nullptr, classes, nullptr, false);
+      StoreLosses(&stats, 1, loss + r);
+    }
+  }
+}
+
+// Cross-entropy of rows of up to 16 classes, a group of rows at a time, one row per lane (XentLanesLoop).
+template <bool kWithGradient>
+__attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
+                                         size_t rows, size_t classes) {
+  if (XentLanesLoop<kWithGradient>(labels, logits, loss, backprop, rows, classes)) {
+    LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
   }
 }
 

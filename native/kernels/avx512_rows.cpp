@@ -40,6 +40,7 @@
 // one buffer, labels about a multiple of 64 MiB after the logits ran at up to 1.8x a copy before the
 // prefetches went by array (see XentPrefetch). Now they run at up to 1.4x. The cause is not found.
 #include "avx512_math.h"
+#include "exact_sums.h"
 #include "kernel_set.h"
 
 namespace simd_nn {
@@ -1230,6 +1231,7 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
   __m512d shift_low = _mm512_setzero_pd();
   __m512d shift_high = _mm512_setzero_pd();
   __m512i at_max_counts = _mm512_setzero_si512();
+  __m512i label_signs = _mm512_setzero_si512();
   size_t max_position = 0;
   float* exp_store = nullptr;
   if (grad != nullptr && scratch != nullptr) {
@@ -1241,6 +1243,7 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
     const __mmask16 mask = ChunkMask(i, classes);
     const __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
     const __m512 w = _mm512_maskz_loadu_ps(mask, z + i);
+    label_signs = _mm512_or_si512(label_signs, _mm512_castps_si512(w));
     const __m512 e = ExpShifted(v, m, neg_m);
 
     const __mmask16 at_max = _mm512_mask_cmp_ps_mask(mask, v, m, _CMP_EQ_OQ);
@@ -1278,6 +1281,11 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
   stats.log1p_argument = static_cast<double>(max_count - 1) + rest;
   stats.label_sum = label_sum;
   stats.weighted_shift = _mm512_reduce_add_pd(_mm512_add_pd(shift_low, shift_high));
+  if (_mm512_test_epi32_mask(label_signs, _mm512_set1_epi32(INT32_MIN)) != 0) {
+    // A label with its sign bit set: terms of both signs can cancel below the rounding of x - max. Keeps the
+    // float64 sum where a label or logit is not finite.
+    ExactWeightedShift(z, x, classes, max, &stats.weighted_shift);
+  }
   // x is still intact here (pass 3 has not run).
   if (__builtin_isinf(label_sum)) {
     stats.label_at_max = LabelsAtMax(z, x, classes, max);
@@ -1318,10 +1326,11 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
   }
 
   // A single maximum: p - z = 1 / (1 + S') - z is computed as ((1 - z) - z S') / S, which keeps the tiny
-  // gradient of a dominant class instead of cancelling 1 / S against z.
+  // gradient of a dominant class instead of cancelling 1 / S against z. With S' = 0 (every other logit -inf),
+  // an infinite z would make z S' NaN; the gradient is 1 - z.
   if (max_count == 1) {
     const double label = z[max_position];
-    grad[max_position] = static_cast<float>(((1.0 - label) - label * rest) / sum);
+    grad[max_position] = static_cast<float>(((1.0 - label) - (rest > 0.0 ? label * rest : 0.0)) / sum);
   }
   return stats;
 }
@@ -2081,8 +2090,11 @@ SIMD_NN_ALWAYS_INLINE __m512d LaneLogSum(__m512d max_count, __m512d rest) {
 // written when kWithGradient is set (backprop not null). A run-time test would keep e^(x - max) of every
 // column for the gradient in the loss-only case too, which made it about 20% slower (AMD Zen 5). Both
 // instances stay out of line: inlined into SoftmaxXentRows, the loss alone ran about 7% slower.
+// The loop of XentLanes. Returns whether a row has a label with its sign bit set (-0 included), whose loss
+// XentLanes then computes again. Calling that from the loop, even on a branch never taken, made the loss over
+// 10 classes 6% slower (AMD Zen 5, tools/ab.mjs): the registers were saved around the call.
 template <bool kWithGradient>
-__attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
+__attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
   const __m512 one = _mm512_set1_ps(1.0f);
   // Lane-order columns of the group (see LoadColumns) and e^(x - max) of each.
@@ -2090,6 +2102,7 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
   __m512 label_columns[kLanes];
   __m512 exps[kLanes];
   const bool prefetch = PrefetchesRows(rows * classes);
+  __mmask16 negative_lanes = 0;
 
   for (size_t r0 = 0; r0 < rows; r0 += kLanes) {
     const size_t group_rows = rows - r0 < kLanes ? rows - r0 : kLanes;
@@ -2118,9 +2131,11 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     __m512d shift_high = _mm512_setzero_pd();
     __m512d label_low = _mm512_setzero_pd();
     __m512d label_high = _mm512_setzero_pd();
+    __m512i label_signs = _mm512_setzero_si512();
     for (size_t j = 0; j < classes; ++j) {
       const __m512 v = columns[j];
       const __m512 w = label_columns[j];
+      label_signs = _mm512_or_si512(label_signs, _mm512_castps_si512(w));
       const __m512 e = ExpShifted(v, group.max, group.neg_max);
       if constexpr (kWithGradient) {
         exps[j] = e;
@@ -2142,6 +2157,8 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
       label_low = _mm512_add_pd(label_low, w_low);
       label_high = _mm512_add_pd(label_high, w_high);
     }
+    negative_lanes = static_cast<__mmask16>(
+        negative_lanes | (_mm512_test_epi32_mask(label_signs, _mm512_set1_epi32(INT32_MIN)) & active));
     // Rows whose S' is this small add it up again in float64, as XentRowExact does. Its terms are then subnormal
     // floats, each rounded on its own by up to 2^-150. With 15 of them, that reaches 7.5 ulp of a loss just
     // above 2^-126 (5.8 ulp measured at 16 classes without this pass).
@@ -2209,10 +2226,6 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
     // A single maximum: ((1 - z) - z S') / S, as in XentRowExact, computed as (1 - z) / S - z (S' / S), whose two
     // products stay below |z|: (1 - z) - z S' overflowed for z near 3e38 and S' above 0.13.
     const __m512 rest_share = _mm512_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
-    // The lanes whose S' is positive: S' itself may be kUnderflowedRestSum, which rounds to 0 in float32.
-    const __mmask16 rest_positive = static_cast<__mmask16>(
-        _mm512_cmp_pd_mask(rest_low, _mm512_setzero_pd(), _CMP_GT_OQ) |
-        (_mm512_cmp_pd_mask(rest_high, _mm512_setzero_pd(), _CMP_GT_OQ) << 8));
     const __mmask16 single = _mm512_cmp_ps_mask(max_count, one, _CMP_EQ_OQ);
     const __m512 nan = _mm512_set1_ps(__builtin_nanf(""));
     // Columns past the row are 0: the transpose in StoreColumns reads them, though no store writes them.
@@ -2228,14 +2241,38 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
       __m512 g = _mm512_fmsub_ps(exps[j], inverse_sum, w);
       const __mmask16 dominant = _mm512_mask_cmp_ps_mask(single, v, group.max, _CMP_EQ_OQ);
       __m512 fixed = _mm512_fnmadd_ps(w, rest_share, _mm512_mul_ps(_mm512_sub_ps(one, w), inverse_sum));
-      // An infinite label with S' > 0 has the limit -z, where S' / S may have rounded to 0 (inf * 0 = NaN).
-      const __mmask16 infinite_label = _mm512_mask_fpclass_ps_mask(rest_positive, w, 0x18);
+      // An infinite label gives -z: the limit where S' > 0, and 1 - z where S' = 0. The formula would take
+      // inf * 0 = NaN where S' / S rounds to 0 or S' is 0 (S' may be kUnderflowedRestSum, 0 in float32).
+      const __mmask16 infinite_label = _mm512_fpclass_ps_mask(w, 0x18);
       fixed = _mm512_mask_sub_ps(fixed, infinite_label, _mm512_setzero_ps(), w);
       g = _mm512_mask_mov_ps(g, dominant, fixed);
       // Rows without a softmax have a NaN maximum: their entries become NaN.
       gradient[j] = _mm512_mask_mov_ps(g, group.invalid, nan);
     }
     StoreColumns(gradient, group_rows, classes, backprop + r0 * classes);
+  }
+  return negative_lanes != 0;
+}
+
+// Computes again, with XentRowExact, the loss of each row that has a label with its sign bit set: its weighted
+// shift is then exact (ExactWeightedShift), where the lanes add it up in float64.
+__attribute__((cold, noinline)) void LossesOfNegativeLabelRows(const float* labels, const float* logits, float* loss,
+                                                               size_t rows, size_t classes) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float* z = labels + r * classes;
+    if (HasNegativeLabel(z, classes)) {
+      const XentRowStats stats = XentRowExact(z, logits + r * classes, nullptr, classes, nullptr);
+      StoreLosses(&stats, 1, loss + r);
+    }
+  }
+}
+
+// Cross-entropy of rows of up to 16 classes, a group of rows at a time, one row per lane (XentLanesLoop).
+template <bool kWithGradient>
+__attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
+                                         size_t rows, size_t classes) {
+  if (XentLanesLoop<kWithGradient>(labels, logits, loss, backprop, rows, classes)) {
+    LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "exact_sums.h"
 #include "kernel_set.h"
 
 namespace simd_nn {
@@ -148,11 +149,21 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
 
     // A label of exactly 0 contributes nothing, even where s_j is -inf and the product would be NaN.
     double row_loss = 0.0;
+    double label_sum = 0.0;
+    bool negative_label = false;
     for (size_t j = 0; j < classes; ++j) {
       const double label = z[j];
       if (label != 0.0) {
         row_loss += label * (stats.log_sum - (x[j] - stats.max));
+        label_sum += label;
+        negative_label = negative_label || label < 0.0;
       }
+    }
+    // Terms of both signs can cancel below the rounding of x_j - max (see ExactWeightedShift).
+    double weighted_shift;
+    if (negative_label &&
+        ExactWeightedShift(z, x, classes, static_cast<float>(stats.max), &weighted_shift)) {
+      row_loss = label_sum * stats.log_sum - weighted_shift;
     }
     loss[r] = static_cast<float>(row_loss);
 
@@ -167,8 +178,10 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
       const double label = z[j];
       const double s = x[j] - stats.max;
       if (single_max && s == 0.0) {
-        // p - z with p = 1 / (1 + rest) is ((1 - z) - z * rest) / S: no cancellation in 1/S - 1.
-        grad[j] = static_cast<float>(((1.0 - label) - label * stats.rest_sum) * inverse_sum);
+        // p - z with p = 1 / (1 + rest) is ((1 - z) - z * rest) / S: no cancellation in 1/S - 1. With rest = 0
+        // (every other logit -inf), an infinite z would make z * rest NaN; the gradient is 1 - z.
+        const double label_rest = stats.rest_sum > 0.0 ? label * stats.rest_sum : 0.0;
+        grad[j] = static_cast<float>(((1.0 - label) - label_rest) * inverse_sum);
       } else {
         grad[j] = static_cast<float>(std::exp(s) * inverse_sum - label);
       }

@@ -137,11 +137,41 @@ export function crossEntropyRow64(
       loss += z[j] * (logSum - (x[j] - max));
     }
   }
+  // With labels of both signs the terms can cancel below the rounding of x - max: take Σ z (x - max) exactly.
+  if (z.some((label) => label < 0)) {
+    const shift = exactWeightedShift(z, x, max);
+    if (Number.isFinite(shift)) {
+      loss = z.reduce((sum, label) => sum + label, 0) * logSum - shift;
+    }
+  }
   const backprop = x.map((v, j) =>
     maxCount === 1 && v === max ? (1 - z[j] - z[j] * rest) / sum : Math.exp(v - max) / sum - z[j],
   );
   const probabilities = x.map((v) => Math.exp(v - max) / sum);
   return { loss, logSum, backprop, probabilities };
+}
+
+/**
+ * Σ z_j (x_j - max) over the entries with z_j ≠ 0 and x_j ≠ max, for float32 labels, logits and max: summed
+ * exactly as integers times 2^-298 (every float32 is an integer times 2^-149), then rounded once to float64.
+ * NaN where one of those entries is not finite.
+ */
+export function exactWeightedShift(labels: ArrayLike<number>, logits: ArrayLike<number>, max: number): number {
+  const scaled = (v: number): bigint => BigInt(Math.fround(v) * 2 ** 149);
+  const m = scaled(max);
+  let sum = 0n;
+  for (let j = 0; j < labels.length; j++) {
+    const z = labels[j];
+    const x = logits[j];
+    if (z === 0 || x === max) {
+      continue;
+    }
+    if (!Number.isFinite(z) || !Number.isFinite(x)) {
+      return NaN;
+    }
+    sum += scaled(z) * (scaled(x) - m);
+  }
+  return Number(sum) * 2 ** -298;
 }
 
 /** Float64 sigmoid cross-entropy with its limits at x = ±inf. */
