@@ -14,8 +14,12 @@
 // (LoadColumns), and the gradient goes back through the same transpose.
 //
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
-// 16M elements. The last full `npm run bench` (2026-12-05, AMD Zen 5) measured 7.04x at 64K elements and
-// 2.26x at 16M. The gradient adds a third array to the traffic (a copy moves two) and a pass over the row.
+// 16M elements. The last full `npm run bench` (2026-12-05, AMD Zen 5) measured 7.42x at 64K elements and
+// 2.32x at 16M, against 7.04x and 2.26x in the run before it. The gradient adds a third array to the traffic
+// (a copy moves two) and a pass over the row. Where the code lies moves it too: between those runs its
+// instructions stayed the same, and only other code before it grew. tools/row-timing.cpp then took 2.5%
+// longer, and the addon 4-5% (tools/ab.mjs, both orders); 64-byte function alignment or a hot section did not
+// bring it back.
 // At 64K elements, pass 3 (WriteGradientAndLabelSums) took about 5 of the 13 cycles per vector (a build that
 // skipped it took about 8, tools/row-timing.cpp), bound by its loads. The label and logit rows of 1000 classes
 // start at every other 32-byte offset, so most of those loads split across cache lines. Rows of 1008 classes
@@ -174,7 +178,7 @@ constexpr size_t kMinFastXentClassesWithGradient = 320;
 // Cross-entropy rows whose sum below the maximum, S', comes out below this take the exact path. The fast
 // exponential flushes results below 2^-158 to 0 (see kRowExpScaleLog2), which shifts S' by less than 2^-158
 // per class, harmless unless S' itself is about that small. The threshold also keeps from the fast path the
-// rows where one class dominates by more than about 41 nats: their loss can be as small as the products
+// rows where one class dominates by more than about 41 nats. Their loss can be as small as the products
 // z (x - max), which the group sums round one by one in float32 (the AVX2 set's kMinFloatLabelsRestSum).
 constexpr double kMinFastRestSum = 0x1p-60;
 
