@@ -342,7 +342,7 @@ describeEachIsa('softmax cross-entropy', () => {
 
   test('labels of both signs beside a huge logit', () => {
     // x - max rounds in float64 once the maximum is about 2^30 times the other logits, and terms of both signs
-    // can cancel below that rounding: labels [1e30, -1e30] on [-1, -2] beside 3e38 give a loss of -1e30, which
+    // can cancel below that rounding. Labels [1e30, -1e30] on [-1, -2] beside 3e38 give a loss of -1e30, which
     // summing z (x - max) in float64 turned into 0. The reference sums them exactly.
     const exact = softmaxCrossEntropyWithLogits({ labels: [[1e30, -1e30, 0]], logits: [[-1, -2, 3e38]] });
     expect(exact[0]).toBe(Math.fround(-1e30));
@@ -377,6 +377,18 @@ describeEachIsa('softmax cross-entropy', () => {
             expect(errorInUlpOf(loss[r], expected.loss, scale), where).toBeLessThanOrEqual(LOSS_MAX_ULP);
           }
         }
+      }
+    }
+  });
+
+  test('labels whose sum cancels in float64', () => {
+    // 2^100 + 1 - 2^100 is 0 in float64, but the labels sum to 1, and the loss is 1 * log S = ln C.
+    for (const classes of [3, 16, 17, 100, 400]) {
+      const labels = new Float32Array(classes);
+      labels.set([2 ** 100, 1, -(2 ** 100)]);
+      for (const backprop of [undefined, new Float32Array(classes)]) {
+        const loss = softmaxCrossEntropyWithLogits({ labels, logits: new Float32Array(classes), backprop });
+        expect(ulpError(loss[0], Math.log(classes)), `${classes} classes: ${loss[0]}`).toBeLessThanOrEqual(LOSS_MAX_ULP);
       }
     }
   });
@@ -608,6 +620,27 @@ describeEachIsa('softmax cross-entropy', () => {
         expect(Array.from(inPlaceLoss), `${kind}, ${classes} classes: loss`).toEqual(Array.from(loss));
         expect(Array.from(logits), `${kind}, ${classes} classes: backprop`).toEqual(Array.from(backprop));
       }
+    }
+  });
+
+  test('in-place backprop with negative labels', () => {
+    // Rows with a negative label get exact label sums from their labels and logits, which the gradient
+    // overwrites in place. Every third row has one, beside rows without, in groups of lanes and in long rows.
+    for (const classes of [3, 10, 16, 17, 100, 400, 1000]) {
+      const rows = 21;
+      const random = createRandom(100 + classes);
+      const logits = uniform(random, rows * classes, -5, 5);
+      const labels = uniform(random, rows * classes, 0, 1);
+      for (let r = 0; r < rows; r += 3) {
+        labels[r * classes + (r % classes)] = -0.5;
+      }
+      const backprop = new Float32Array(rows * classes);
+      const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop });
+      expectRowsWithinBound(labels, logits, rows, classes, loss, backprop);
+
+      const inPlaceLoss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [rows, classes], backprop: logits });
+      expect(Array.from(inPlaceLoss), `${classes} classes: loss`).toEqual(Array.from(loss));
+      expect(Array.from(logits), `${classes} classes: backprop`).toEqual(Array.from(backprop));
     }
   });
 

@@ -688,10 +688,10 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
   if (negative_label || dominated || !__builtin_isfinite(label_sum + weighted_shift)) {
     LabelSumsInDouble(z, x, classes, max, &label_sum, &weighted_shift);
   }
-  if (negative_label) {
-    // Terms of both signs can cancel below the rounding of x - max; keeps the float64 sum where a label or
-    // logit is not finite.
-    ExactWeightedShift(z, x, classes, max, &weighted_shift);
+  if (negative_label && HasNegativeLabel(z, classes)) {
+    // Terms of both signs can cancel below the rounding of x - max or of the label sum. Keeps the float64
+    // sums where a label or logit is not finite. A label of -0 alone sets the sign bit but cancels nothing.
+    ExactLabelSums(z, x, classes, max, &label_sum, &weighted_shift);
   }
   stats.label_sum = label_sum;
   stats.weighted_shift = weighted_shift;
@@ -973,8 +973,9 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
   return negative_lanes != 0;
 }
 
-// Computes again, with XentRow, the loss of each row that has a label with its sign bit set: its weighted
-// shift is then exact (ExactWeightedShift), where the lanes add it up in float64.
+// Computes again, with XentRow, the loss of each row that has a negative label: its label sums are then
+// exact (ExactLabelSums), where the lanes add them up in float64. Reads the logits, so it must run before a
+// gradient written in place replaces them.
 __attribute__((cold, noinline)) void LossesOfNegativeLabelRows(const float* labels, const float* logits, float* loss,
                                                                size_t rows, size_t classes) {
   for (size_t r = 0; r < rows; ++r) {
@@ -986,10 +987,41 @@ __attribute__((cold, noinline)) void LossesOfNegativeLabelRows(const float* labe
   }
 }
 
+// Returns whether any of z[0, n) has its sign bit set.
+bool AnyLabelSignBit(const float* z, size_t n) {
+  __m256 bits = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    bits = _mm256_or_ps(bits, _mm256_loadu_ps(z + i));
+  }
+  if (i < n) {
+    bits = _mm256_or_ps(bits, _mm256_maskload_ps(z + i, FirstLanes(n - i)));
+  }
+  return _mm256_movemask_ps(bits) != 0;
+}
+
 // Cross-entropy of rows of up to 16 classes, a group of rows at a time, one row per lane (XentLanesLoop).
+//
+// A gradient written over the logits leaves LossesOfNegativeLabelRows nothing to read. So where the call is in
+// place and a label has its sign bit set, the losses come first, from a pass without the gradient. The
+// gradient pass then writes its own losses to a scratch array, a chunk of rows at a time. Only in-place calls
+// scan the labels for sign bits, a read more of them.
 template <bool kWithGradient>
 __attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
+  if (kWithGradient && backprop == logits && AnyLabelSignBit(labels, rows * classes)) {
+    if (XentLanesLoop<false>(labels, logits, loss, nullptr, rows, classes)) {
+      LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
+    }
+    constexpr size_t kChunkRows = 1024;
+    float discarded[kChunkRows];
+    for (size_t r0 = 0; r0 < rows; r0 += kChunkRows) {
+      const size_t count = rows - r0 < kChunkRows ? rows - r0 : kChunkRows;
+      const size_t offset = r0 * classes;
+      XentLanesLoop<true>(labels + offset, logits + offset, discarded, backprop + offset, count, classes);
+    }
+    return;
+  }
   if (XentLanesLoop<kWithGradient>(labels, logits, loss, backprop, rows, classes)) {
     LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
   }

@@ -1285,10 +1285,10 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
   stats.log1p_argument = static_cast<double>(max_count - 1) + rest;
   stats.label_sum = label_sum;
   stats.weighted_shift = _mm512_reduce_add_pd(_mm512_add_pd(shift_low, shift_high));
-  if (_mm512_test_epi32_mask(label_signs, _mm512_set1_epi32(INT32_MIN)) != 0) {
-    // A label with its sign bit set: terms of both signs can cancel below the rounding of x - max. Keeps the
-    // float64 sum where a label or logit is not finite.
-    ExactWeightedShift(z, x, classes, max, &stats.weighted_shift);
+  if (_mm512_test_epi32_mask(label_signs, _mm512_set1_epi32(INT32_MIN)) != 0 && HasNegativeLabel(z, classes)) {
+    // Terms of both signs can cancel below the rounding of x - max or of the label sum. Keeps the float64
+    // sums where a label or logit is not finite. A label of -0 alone sets the sign bit but cancels nothing.
+    ExactLabelSums(z, x, classes, max, &stats.label_sum, &stats.weighted_shift);
   }
   // x is still intact here (pass 3 has not run).
   if (__builtin_isinf(label_sum)) {
@@ -2258,8 +2258,9 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
   return negative_lanes != 0;
 }
 
-// Computes again, with XentRowExact, the loss of each row that has a label with its sign bit set: its weighted
-// shift is then exact (ExactWeightedShift), where the lanes add it up in float64.
+// Computes again, with XentRowExact, the loss of each row that has a negative label: its label sums are then
+// exact (ExactLabelSums), where the lanes add them up in float64. Reads the logits, so it must run before a
+// gradient written in place replaces them.
 __attribute__((cold, noinline)) void LossesOfNegativeLabelRows(const float* labels, const float* logits, float* loss,
                                                                size_t rows, size_t classes) {
   for (size_t r = 0; r < rows; ++r) {
@@ -2271,10 +2272,37 @@ __attribute__((cold, noinline)) void LossesOfNegativeLabelRows(const float* labe
   }
 }
 
+// Returns whether any of z[0, n) has its sign bit set.
+bool AnyLabelSignBit(const float* z, size_t n) {
+  __m512i bits = _mm512_setzero_si512();
+  for (size_t i = 0; i < n; i += kLanes) {
+    bits = _mm512_or_si512(bits, _mm512_maskz_loadu_epi32(ChunkMask(i, n), z + i));
+  }
+  return _mm512_test_epi32_mask(bits, _mm512_set1_epi32(INT32_MIN)) != 0;
+}
+
 // Cross-entropy of rows of up to 16 classes, a group of rows at a time, one row per lane (XentLanesLoop).
+//
+// A gradient written over the logits leaves LossesOfNegativeLabelRows nothing to read. So where the call is in
+// place and a label has its sign bit set, the losses come first, from a pass without the gradient. The
+// gradient pass then writes its own losses to a scratch array, a chunk of rows at a time. Only in-place calls
+// scan the labels for sign bits, a read more of them.
 template <bool kWithGradient>
 __attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
+  if (kWithGradient && backprop == logits && AnyLabelSignBit(labels, rows * classes)) {
+    if (XentLanesLoop<false>(labels, logits, loss, nullptr, rows, classes)) {
+      LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
+    }
+    constexpr size_t kChunkRows = 1024;
+    float discarded[kChunkRows];
+    for (size_t r0 = 0; r0 < rows; r0 += kChunkRows) {
+      const size_t count = rows - r0 < kChunkRows ? rows - r0 : kChunkRows;
+      const size_t offset = r0 * classes;
+      XentLanesLoop<true>(labels + offset, logits + offset, discarded, backprop + offset, count, classes);
+    }
+    return;
+  }
   if (XentLanesLoop<kWithGradient>(labels, logits, loss, backprop, rows, classes)) {
     LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
   }

@@ -9,9 +9,9 @@
 namespace simd_nn {
 namespace {
 
-// A float32 value as m 2^(e - 149) with m below 2^24 and e in [0, 254]: a product of two of them is
-// m1 m2 2^(e1 + e2 - 298), an integer below 2^48 at bit position e1 + e2 of a fixed-point number whose
-// lowest bit is worth 2^-298.
+// A float32 value as m 2^(e - 149), with m below 2^24 and e in [0, 253]. The product of two of them is
+// m1 m2 2^(e1 + e2 - 298): an integer below 2^48 at bit position e1 + e2 of a fixed-point number whose lowest
+// bit is worth 2^-298.
 struct Float32Parts {
   uint64_t mantissa;
   int exponent;
@@ -32,8 +32,8 @@ Float32Parts Split(float value) {
   return parts;
 }
 
-// A fixed-point sum with 32 bits in each signed 64-bit limb, so that terms add without carrying. Limb i holds
-// bits 32 i to 32 i + 31 of the sum (bit 0 worth 2^-298). Products reach bit 48 + 2 * 253 = 554; 20 limbs
+// A fixed-point sum with 32 bits in each signed 64-bit limb, so that terms add without carrying. Limb i
+// contains bits 32 i to 32 i + 31 of the sum (bit 0 worth 2^-298). Products reach bit 48 + 2 * 253 = 554; 20 limbs
 // (640 bits) leave room for the sum of 2^32 of them, and Normalize runs often enough to keep the limbs far
 // from overflowing.
 class FixedPointSum {
@@ -120,29 +120,35 @@ bool HasNegativeLabel(const float* labels, size_t classes) {
   return false;
 }
 
-bool ExactWeightedShift(const float* labels, const float* logits, size_t classes, float max, double* weighted_shift) {
+bool ExactLabelSums(const float* labels, const float* logits, size_t classes, float max, double* label_sum,
+                    double* weighted_shift) {
   if (!__builtin_isfinite(max)) {
     return false;
   }
-  const Float32Parts max_parts = Split(max);
-  FixedPointSum sum;
+  const Float32Parts one = Split(1.0f);
+  Float32Parts negated_max = Split(max);
+  negated_max.negative = !negated_max.negative;
+  FixedPointSum labels_total;
+  FixedPointSum shift_total;
   for (size_t j = 0; j < classes; ++j) {
     const float z = labels[j];
     const float x = logits[j];
-    if (z == 0.0f || x == max) {
+    if (z == 0.0f) {
       continue;
     }
     if (!__builtin_isfinite(z) || !__builtin_isfinite(x)) {
       return false;
     }
-    // z (x - max) = z x - z max, each product exact.
     const Float32Parts z_parts = Split(z);
-    sum.Add(z_parts, Split(x));
-    Float32Parts negated_max = max_parts;
-    negated_max.negative = !negated_max.negative;
-    sum.Add(z_parts, negated_max);
+    labels_total.Add(z_parts, one);
+    if (x != max) {
+      // z (x - max) = z x - z max, each product exact.
+      shift_total.Add(z_parts, Split(x));
+      shift_total.Add(z_parts, negated_max);
+    }
   }
-  *weighted_shift = sum.ToDouble();
+  *label_sum = labels_total.ToDouble();
+  *weighted_shift = shift_total.ToDouble();
   return true;
 }
 

@@ -10,20 +10,22 @@
 namespace simd_nn {
 
 // Returns whether labels[0, classes) has a non-zero label with its sign bit set: the rows whose loss terms
-// z (log S - s) can cancel, and which need ExactWeightedShift.
+// z (log S - s) can cancel, and which need ExactLabelSums.
 bool HasNegativeLabel(const float* labels, size_t classes);
 
-// Sets *weighted_shift to the sum over j of z_j (x_j - max), for the entries with z_j != 0 and x_j != max,
-// formed exactly and then rounded to float64 (within 2^-52 relative), and returns true. Returns false, and
-// leaves *weighted_shift alone, where one of those entries has an infinite or NaN label or logit, whose float64
-// sum the callers already get right.
+// Sets *label_sum to the sum of the labels and *weighted_shift to the sum over j of z_j (x_j - max), leaving
+// out the entries with x_j = max, both formed exactly and then rounded to float64 (within 2^-52 relative), and
+// returns true. Returns false, and leaves both alone, where a non-zero label or its logit is infinite or NaN:
+// the callers' float64 sums already get those right.
 //
 // Why exactly: with labels of both signs, the terms may cancel to a loss far below each of them, and the
 // float64 difference x - max may have rounded. Labels [1e30, -1e30] on logits [-1, -2] beside a logit of 3e38
-// give a loss of -1e30, but x - max is -3e38 in float64 for both, and the terms cancelled to 0. Each product of
-// two float32 values is exact as an integer times 2^-298, so the sum of z x - z max over a row fits a
+// give a loss of -1e30, but x - max is -3e38 in float64 for both, and the terms cancelled to 0. The label sum
+// can cancel the same way: labels [2^100, 1, -2^100] sum to 1, and to 0 in float64. A float32 value is an
+// integer times 2^-149, so the product of two is an integer times 2^-298, and the sums over a row fit a
 // fixed-point accumulator of about 600 bits.
-bool ExactWeightedShift(const float* labels, const float* logits, size_t classes, float max, double* weighted_shift);
+bool ExactLabelSums(const float* labels, const float* logits, size_t classes, float max, double* label_sum,
+                    double* weighted_shift);
 
 }  // namespace simd_nn
 

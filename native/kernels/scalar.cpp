@@ -149,20 +149,19 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
 
     // A label of exactly 0 contributes nothing, even where s_j is -inf and the product would be NaN.
     double row_loss = 0.0;
-    double label_sum = 0.0;
     bool negative_label = false;
     for (size_t j = 0; j < classes; ++j) {
       const double label = z[j];
       if (label != 0.0) {
         row_loss += label * (stats.log_sum - (x[j] - stats.max));
-        label_sum += label;
         negative_label = negative_label || label < 0.0;
       }
     }
-    // Terms of both signs can cancel below the rounding of x_j - max (see ExactWeightedShift).
+    // Terms of both signs can cancel below the rounding of x_j - max or of the label sum (see ExactLabelSums).
+    double label_sum;
     double weighted_shift;
     if (negative_label &&
-        ExactWeightedShift(z, x, classes, static_cast<float>(stats.max), &weighted_shift)) {
+        ExactLabelSums(z, x, classes, static_cast<float>(stats.max), &label_sum, &weighted_shift)) {
       row_loss = label_sum * stats.log_sum - weighted_shift;
     }
     loss[r] = static_cast<float>(row_loss);
