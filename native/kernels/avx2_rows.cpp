@@ -814,9 +814,10 @@ SIMD_NN_ALWAYS_INLINE __m256d LaneLogSum(__m256d max_count, __m256d rest) {
 // Cross-entropy of rows of up to 16 classes, 8 rows at a time with one row per lane. The gradient is written
 // when kWithGradient is set (backprop not null). Two out-of-line instances, as on AVX-512 (see XentLanes in
 // avx512_rows.cpp), so that the loss alone does not keep e^(x - max) for a gradient.
-// The loop of XentLanes. Returns whether a row has a label with its sign bit set (-0 included), whose loss
-// XentLanes then computes again. Calling that from the loop, even on a branch never taken, made the loss over
-// 10 classes 6% slower (AMD Zen 5, tools/ab.mjs): the registers were saved around the call.
+// The loop of XentLanes. Returns whether a label has its sign bit set (-0 included), and XentLanes then
+// computes again the loss of each row with a negative label. Calling that from the loop, even on a branch
+// never taken, made the loss over 10 classes 6% slower (AMD Zen 5, tools/ab.mjs): the registers were saved
+// around the call.
 template <bool kWithGradient>
 __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
@@ -1000,7 +1001,8 @@ bool AnyLabelSignBit(const float* z, size_t n) {
   return _mm256_movemask_ps(bits) != 0;
 }
 
-// Cross-entropy of rows of up to 16 classes, a group of rows at a time, one row per lane (XentLanesLoop).
+// Computes cross-entropy over rows of up to 16 classes, a group of rows at a time, one row per lane
+// (XentLanesLoop).
 //
 // A gradient written over the logits leaves LossesOfNegativeLabelRows nothing to read. So where the call is in
 // place and a label has its sign bit set, the losses come first, from a pass without the gradient. The

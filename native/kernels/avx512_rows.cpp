@@ -2096,9 +2096,10 @@ SIMD_NN_ALWAYS_INLINE __m512d LaneLogSum(__m512d max_count, __m512d rest) {
 // written when kWithGradient is set (backprop not null). A run-time test would keep e^(x - max) of every
 // column for the gradient in the loss-only case too, which made it about 20% slower (AMD Zen 5). Both
 // instances stay out of line: inlined into SoftmaxXentRows, the loss alone ran about 7% slower.
-// The loop of XentLanes. Returns whether a row has a label with its sign bit set (-0 included), whose loss
-// XentLanes then computes again. Calling that from the loop, even on a branch never taken, made the loss over
-// 10 classes 6% slower (AMD Zen 5, tools/ab.mjs): the registers were saved around the call.
+// The loop of XentLanes. Returns whether a label has its sign bit set (-0 included), and XentLanes then
+// computes again the loss of each row with a negative label. Calling that from the loop, even on a branch
+// never taken, made the loss over 10 classes 6% slower (AMD Zen 5, tools/ab.mjs): the registers were saved
+// around the call.
 template <bool kWithGradient>
 __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
@@ -2283,7 +2284,8 @@ bool AnyLabelSignBit(const float* z, size_t n) {
   return _mm512_test_epi32_mask(bits, _mm512_set1_epi32(INT32_MIN)) != 0;
 }
 
-// Cross-entropy of rows of up to 16 classes, a group of rows at a time, one row per lane (XentLanesLoop).
+// Computes cross-entropy over rows of up to 16 classes, a group of rows at a time, one row per lane
+// (XentLanesLoop).
 //
 // A gradient written over the logits leaves LossesOfNegativeLabelRows nothing to read. So where the call is in
 // place and a label has its sign bit set, the losses come first, from a pass without the gradient. The

@@ -125,7 +125,7 @@ bool ExactLabelSums(const float* labels, const float* logits, size_t classes, fl
   if (!__builtin_isfinite(max)) {
     return false;
   }
-  const Float32Parts one = Split(1.0f);
+  const Float32Parts one_parts = Split(1.0f);
   Float32Parts negated_max = Split(max);
   negated_max.negative = !negated_max.negative;
   FixedPointSum labels_total;
@@ -140,7 +140,7 @@ bool ExactLabelSums(const float* labels, const float* logits, size_t classes, fl
       return false;
     }
     const Float32Parts z_parts = Split(z);
-    labels_total.Add(z_parts, one);
+    labels_total.Add(z_parts, one_parts);
     if (x != max) {
       // z (x - max) = z x - z max, each product exact.
       shift_total.Add(z_parts, Split(x));
