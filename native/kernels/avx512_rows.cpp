@@ -19,9 +19,9 @@
 // and a pass over the row. Where the code lies moves it too. Between the first and the last of those runs,
 // SoftmaxXentRows and WriteGradientAndLabelSums kept the same instructions while other functions grew:
 // tools/row-timing.cpp took 2.5% longer and the addon 5% (tools/ab.mjs, 8 runs in both orders). Aligning
-// functions to 64 bytes or a hot section did not bring it back. In the builds measured, the time followed the
-// distance between the two functions (0x7850 bytes in both fast builds, 0x78d0 to 0x7a80 in the slow ones)
-// more than their alignment. Why is not known.
+// functions to 64 bytes or a hot section did not bring it back. The two fast builds had the two functions
+// 0x7850 bytes apart and the slow ones 0x78d0 to 0x7a80, but padding a slow build to 0x8850 (the same distance
+// modulo 4096) left it slow. The cause is not known.
 // At 64K elements, pass 3 (WriteGradientAndLabelSums) took about 5 of the 13 cycles per vector (a build that
 // skipped it took about 8, tools/row-timing.cpp), bound by its loads. The label and logit rows of 1000 classes
 // start at every other 32-byte offset, so most of those loads split across cache lines. Rows of 1008 classes
