@@ -140,6 +140,11 @@ static SIMD_NN_ALWAYS_INLINE __m256 ExpFlushingSubnormals(__m256 biased_n, __m25
   return _mm256_fmadd_ps(scaled_table, s, scaled_table);
 }
 
+// The factor 2^kScaledExpLog2 of ExpShifted<true> and of the cross-entropy row exponentials (avx2_rows.cpp),
+// and its inverse, which takes the sums back.
+constexpr int kScaledExpLog2 = 32;
+constexpr double kScaledExpUnscale = 1.0 / static_cast<double>(uint64_t{1} << kScaledExpLog2);
+
 // Returns e^(x - m) for x <= m, both finite or -inf in x, as softmax and cross-entropy need it, times 2^32
 // when kScaled is set. Results below 2^-126 are flushed to 0: from x - m = -87.34 on, or from -109.5 on with
 // kScaled. Cross-entropy takes the scaled form, for the gradient of tiny labels: e^s / S - z with z = 1e-35
@@ -155,9 +160,11 @@ static SIMD_NN_ALWAYS_INLINE __m256 ExpFlushingSubnormals(__m256 biased_n, __m25
 // (ExpShiftedInDouble).
 template <bool kScaled = false>
 static SIMD_NN_ALWAYS_INLINE __m256 ExpShifted(__m256 x, __m256 m, __m256 neg_m) {
-  // 2^32 adds 8 * 32 to the biased exponent bits; the clamp keeps n + 1016 + 256 non-negative.
+  // 2^32 adds 8 * 32 to the biased exponent bits. The clamp keeps n + 1016 (+ 256) non-negative.
   constexpr float kClamp = kScaled ? 110.0f : 88.0f;
-  constexpr float kMagic = kScaled ? kRoundingMagicWithBias + 256.0f : kRoundingMagicWithBias;
+  constexpr float kMagic = kScaled ? kRoundingMagicWithBias + 8.0f * kScaledExpLog2 : kRoundingMagicWithBias;
+  static_assert(kClamp * 8.0 / approx::kLn2 < 1016.0 + (kScaled ? 8.0 * kScaledExpLog2 : 0.0),
+                "the clamp must keep the biased exponent of n non-negative");
   const __m256 t = _mm256_sub_ps(x, m);
   const __m256 virtual_neg_m = _mm256_sub_ps(t, x);
   const __m256 virtual_x = _mm256_sub_ps(t, virtual_neg_m);

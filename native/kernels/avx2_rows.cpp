@@ -141,9 +141,9 @@ constexpr float kMaxFastRowMax = 65536.0f;
 // The sums come out scaled by e^(m - M) = e^R with |R| <= ln2/16, which softmax's quotient cancels and
 // cross-entropy undoes in float64.
 //
-// ExpShiftedRow also multiplies by 2^32, for the reason given at the AVX-512 set's kRowExpScaleLog2: the
-// gradient of a tiny label needs e^(x - M) below 2^-126 to about 1 ulp. Quotients cancel the factor, and
-// cross-entropy takes it out of S' (its exact path takes ExpShifted<true>, scaled alike).
+// ExpShiftedRow also multiplies by 2^32 (kScaledExpLog2), for the reason given at the AVX-512 set's
+// kRowExpScaleLog2: the gradient of a tiny label needs e^(x - M) below 2^-126 to about 1 ulp. Quotients cancel
+// the factor, and cross-entropy takes it out of S' (its exact path takes ExpShifted<true>, scaled alike).
 struct RowShift {
   bool fast;       // whether ExpShiftedRow can take the row: m finite and within kMaxFastRowMax
   __m256 magic;    // rounding 8 x / ln2 with it leaves n - N + kBias in the bits (kBias = 1016 + 8 * 32)
@@ -153,7 +153,7 @@ struct RowShift {
 
 RowShift MakeRowShift(float max) {
   constexpr double kLn2Over8 = approx::kLn2 / 8.0;
-  constexpr double kBias = 1016.0 + 8.0 * 32.0;
+  constexpr double kBias = 1016.0 + 8.0 * kScaledExpLog2;
   RowShift shift;
   // NaN fails the comparison too.
   shift.fast = __builtin_fabsf(max) <= kMaxFastRowMax;
@@ -161,7 +161,7 @@ RowShift MakeRowShift(float max) {
   // that n <= N for every x <= max.
   const double n_of_max =
       shift.fast ? __builtin_rint(static_cast<double>(max) * static_cast<double>(8.0f * approx::kLog2e)) : 0.0;
-  shift.magic = _mm256_set1_ps(kRoundingMagicWithBias + 8.0f * 32.0f - static_cast<float>(n_of_max));
+  shift.magic = _mm256_set1_ps(kRoundingMagicWithBias + 8.0f * kScaledExpLog2 - static_cast<float>(n_of_max));
   // Rounded to float32, lower is within 2^-8 of (N - kBias) ln2/8 (|M| <= kMaxFastRowMax), and 8 x / ln2 rounds
   // to N - kBias there. ExpShiftedRow then gives exactly 0, as softmax must for -inf entries.
   shift.lower = _mm256_set1_ps(static_cast<float>((n_of_max - kBias) * kLn2Over8));
@@ -674,7 +674,7 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
     exp_pass(exact_exp);
   }
   // The sums are of 2^32 e^(x - M) = 2^32 e^(x - max) e^R; S' takes them back to the shift by max.
-  const double unshift = ExpOfNegatedReduced(shift.reduced) * 0x1p-32;
+  const double unshift = ExpOfNegatedReduced(shift.reduced) * kScaledExpUnscale;
   double rest = ReduceAdd(_mm256_add_pd(rest_low, rest_high)) * unshift;
   if (rest < static_cast<double>(classes) * kSubnormalTermsSum) {
     rest = RestSumInDouble(x, classes, m, neg_m);
@@ -814,10 +814,8 @@ SIMD_NN_ALWAYS_INLINE __m256d LaneLogSum(__m256d max_count, __m256d rest) {
 // Cross-entropy of rows of up to 16 classes, 8 rows at a time with one row per lane. The gradient is written
 // when kWithGradient is set (backprop not null). Two out-of-line instances, as on AVX-512 (see XentLanes in
 // avx512_rows.cpp), so that the loss alone does not keep e^(x - max) for a gradient.
-// The loop of XentLanes. Returns whether a label has its sign bit set (-0 included), and XentLanes then
-// computes again the loss of each row with a negative label. Calling that from the loop, even on a branch
-// never taken, made the loss over 10 classes 6% slower (AMD Zen 5, tools/ab.mjs): the registers were saved
-// around the call.
+// The loop of XentLanes. Returns whether a label has its sign bit set (-0 included), for
+// XentLanesWithExactSums, which computes again the losses of rows with a negative label.
 template <bool kWithGradient>
 __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
@@ -881,8 +879,8 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
     }
     negative_lanes |= static_cast<unsigned>(_mm256_movemask_ps(label_signs)) & ((1u << group_rows) - 1u);
     // The terms were 2^32 e^(x - max) (ExpShifted<true>); exps keeps that scale for the gradient.
-    rest_low = _mm256_mul_pd(rest_low, _mm256_set1_pd(0x1p-32));
-    rest_high = _mm256_mul_pd(rest_high, _mm256_set1_pd(0x1p-32));
+    rest_low = _mm256_mul_pd(rest_low, _mm256_set1_pd(kScaledExpUnscale));
+    rest_high = _mm256_mul_pd(rest_high, _mm256_set1_pd(kScaledExpUnscale));
     // Rows whose S' is small enough for flushed terms to matter add it up again in float64, as in XentRow.
     const __m256d threshold = _mm256_set1_pd(static_cast<double>(classes) * kSubnormalTermsSum);
     const __m256d tiny_low = _mm256_cmp_pd(rest_low, threshold, _CMP_LT_OQ);
@@ -945,7 +943,7 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
     const __m256d one_double = _mm256_set1_pd(1.0);
     const __m256 inverse_sum = JoinToFloat(_mm256_div_pd(one_double, _mm256_add_pd(count_low, rest_low)),
                                            _mm256_div_pd(one_double, _mm256_add_pd(count_high, rest_high)));
-    const __m256 exps_inverse_sum = _mm256_mul_ps(inverse_sum, _mm256_set1_ps(0x1p-32f));
+    const __m256 exps_inverse_sum = _mm256_mul_ps(inverse_sum, _mm256_set1_ps(static_cast<float>(kScaledExpUnscale)));
     // A single maximum: ((1 - z) - z S') / S, as in XentRow, computed as (1 - z) / S - z (S' / S), whose two
     // products stay below |z|: (1 - z) - z S' overflowed for z near 3e38 and S' above 0.13.
     const __m256 rest_share = _mm256_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
@@ -974,59 +972,20 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
   return negative_lanes != 0;
 }
 
-// Computes again, with XentRow, the loss of each row that has a negative label: its label sums are then
-// exact (ExactLabelSums), where the lanes add them up in float64. Reads the logits, so it must run before a
-// gradient written in place replaces them.
-__attribute__((cold, noinline)) void LossesOfNegativeLabelRows(const float* labels, const float* logits, float* loss,
-                                                               size_t rows, size_t classes) {
-  for (size_t r = 0; r < rows; ++r) {
-    const float* z = labels + r * classes;
-    if (HasNegativeLabel(z, classes)) {
-      const XentRowStats stats = XentRow(z, logits + r * classes, nullptr, classes, nullptr, false);
-      StoreLosses(&stats, 1, loss + r);
-    }
-  }
+// Returns the loss of one row through XentRow, whose label sums are exact where a label is negative.
+float XentRowLoss(const float* labels, const float* logits, size_t classes) {
+  const XentRowStats stats = XentRow(labels, logits, nullptr, classes, nullptr, false);
+  float loss;
+  StoreLosses(&stats, 1, &loss);
+  return loss;
 }
 
-// Returns whether any of z[0, n) has its sign bit set.
-bool AnyLabelSignBit(const float* z, size_t n) {
-  __m256 bits = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    bits = _mm256_or_ps(bits, _mm256_loadu_ps(z + i));
-  }
-  if (i < n) {
-    bits = _mm256_or_ps(bits, _mm256_maskload_ps(z + i, FirstLanes(n - i)));
-  }
-  return _mm256_movemask_ps(bits) != 0;
-}
-
-// Computes cross-entropy over rows of up to 16 classes, a group of rows at a time, one row per lane
-// (XentLanesLoop).
-//
-// A gradient written over the logits leaves LossesOfNegativeLabelRows nothing to read. So where the call is in
-// place and a label has its sign bit set, the losses come first, from a pass without the gradient. The
-// gradient pass then writes its own losses to a scratch array, a chunk of rows at a time. Only in-place calls
-// scan the labels for sign bits, a read more of them.
+// Computes cross-entropy over rows of up to 16 classes with XentLanesLoop (see XentLanesWithExactSums).
 template <bool kWithGradient>
 __attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
-  if (kWithGradient && backprop == logits && AnyLabelSignBit(labels, rows * classes)) {
-    if (XentLanesLoop<false>(labels, logits, loss, nullptr, rows, classes)) {
-      LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
-    }
-    constexpr size_t kChunkRows = 1024;
-    float discarded[kChunkRows];
-    for (size_t r0 = 0; r0 < rows; r0 += kChunkRows) {
-      const size_t count = rows - r0 < kChunkRows ? rows - r0 : kChunkRows;
-      const size_t offset = r0 * classes;
-      XentLanesLoop<true>(labels + offset, logits + offset, discarded, backprop + offset, count, classes);
-    }
-    return;
-  }
-  if (XentLanesLoop<kWithGradient>(labels, logits, loss, backprop, rows, classes)) {
-    LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
-  }
+  XentLanesWithExactSums(XentLanesLoop<false>, XentLanesLoop<true>, XentRowLoss, labels, logits, loss,
+                         kWithGradient ? backprop : nullptr, rows, classes);
 }
 
 }  // namespace

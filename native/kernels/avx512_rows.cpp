@@ -201,6 +201,7 @@ constexpr double kMinFastRestSum = 0x1p-60;
 // lost below that is under 2^-9 ulp of the smallest normal label. Ordinary rows keep their bits: scaling by a
 // power of two is exact for normal floats, and the reciprocal of the sum takes the 2^-32 back.
 constexpr int kRowExpScaleLog2 = 32;
+constexpr double kRowExpUnscale = 1.0 / static_cast<double>(uint64_t{1} << kRowExpScaleLog2);
 
 struct RowShift {
   float max;         // the row maximum m
@@ -235,13 +236,13 @@ SIMD_NN_ALWAYS_INLINE RowShift MakeRowShift(float max) {
   return shift;
 }
 
-// Returns 2^-32 e^(-R) for |R| <= ln2/32 in float64, the factor that takes a sum of the fast exponentials
+// Returns 2^-32 e^(-R) (kRowExpUnscale e^(-R)) for |R| <= ln2/32 in float64, the factor that takes a sum of the fast exponentials
 // (2^32 e^(x - M)) to a sum of e^(x - max). The Taylor series to R^8 leaves a relative error below 2^-60, and
 // its coefficients carry the 2^-32 (exactly), so that the row costs no multiplication more.
 SIMD_NN_ALWAYS_INLINE double RowSumUnscale(double reduced) {
-  double sum = 0x1p-32 / 40320.0;
-  const double coefficients[8] = {-0x1p-32 / 5040.0, 0x1p-32 / 720.0, -0x1p-32 / 120.0, 0x1p-32 / 24.0,
-                                  -0x1p-32 / 6.0,    0x1p-33,         -0x1p-32,         0x1p-32};
+  constexpr double u = kRowExpUnscale;
+  double sum = u / 40320.0;
+  const double coefficients[8] = {-u / 5040.0, u / 720.0, -u / 120.0, u / 24.0, -u / 6.0, u / 2.0, -u, u};
   for (double c : coefficients) {
     sum = sum * reduced + c;
   }
@@ -2096,10 +2097,8 @@ SIMD_NN_ALWAYS_INLINE __m512d LaneLogSum(__m512d max_count, __m512d rest) {
 // written when kWithGradient is set (backprop not null). A run-time test would keep e^(x - max) of every
 // column for the gradient in the loss-only case too, which made it about 20% slower (AMD Zen 5). Both
 // instances stay out of line: inlined into SoftmaxXentRows, the loss alone ran about 7% slower.
-// The loop of XentLanes. Returns whether a label has its sign bit set (-0 included), and XentLanes then
-// computes again the loss of each row with a negative label. Calling that from the loop, even on a branch
-// never taken, made the loss over 10 classes 6% slower (AMD Zen 5, tools/ab.mjs): the registers were saved
-// around the call.
+// The loop of XentLanes. Returns whether a label has its sign bit set (-0 included), for
+// XentLanesWithExactSums, which computes again the losses of rows with a negative label.
 template <bool kWithGradient>
 __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
@@ -2261,55 +2260,20 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
   return negative_lanes != 0;
 }
 
-// Computes again, with XentRowExact, the loss of each row that has a negative label: its label sums are then
-// exact (ExactLabelSums), where the lanes add them up in float64. Reads the logits, so it must run before a
-// gradient written in place replaces them.
-__attribute__((cold, noinline)) void LossesOfNegativeLabelRows(const float* labels, const float* logits, float* loss,
-                                                               size_t rows, size_t classes) {
-  for (size_t r = 0; r < rows; ++r) {
-    const float* z = labels + r * classes;
-    if (HasNegativeLabel(z, classes)) {
-      const XentRowStats stats = XentRowExact(z, logits + r * classes, nullptr, classes, nullptr);
-      StoreLosses(&stats, 1, loss + r);
-    }
-  }
+// Returns the loss of one row through XentRowExact, whose label sums are exact where a label is negative.
+float XentRowLoss(const float* labels, const float* logits, size_t classes) {
+  const XentRowStats stats = XentRowExact(labels, logits, nullptr, classes, nullptr);
+  float loss;
+  StoreLosses(&stats, 1, &loss);
+  return loss;
 }
 
-// Returns whether any of z[0, n) has its sign bit set.
-bool AnyLabelSignBit(const float* z, size_t n) {
-  __m512i bits = _mm512_setzero_si512();
-  for (size_t i = 0; i < n; i += kLanes) {
-    bits = _mm512_or_si512(bits, _mm512_maskz_loadu_epi32(ChunkMask(i, n), z + i));
-  }
-  return _mm512_test_epi32_mask(bits, _mm512_set1_epi32(INT32_MIN)) != 0;
-}
-
-// Computes cross-entropy over rows of up to 16 classes, a group of rows at a time, one row per lane
-// (XentLanesLoop).
-//
-// A gradient written over the logits leaves LossesOfNegativeLabelRows nothing to read. So where the call is in
-// place and a label has its sign bit set, the losses come first, from a pass without the gradient. The
-// gradient pass then writes its own losses to a scratch array, a chunk of rows at a time. Only in-place calls
-// scan the labels for sign bits, a read more of them.
+// Computes cross-entropy over rows of up to 16 classes with XentLanesLoop (see XentLanesWithExactSums).
 template <bool kWithGradient>
 __attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
-  if (kWithGradient && backprop == logits && AnyLabelSignBit(labels, rows * classes)) {
-    if (XentLanesLoop<false>(labels, logits, loss, nullptr, rows, classes)) {
-      LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
-    }
-    constexpr size_t kChunkRows = 1024;
-    float discarded[kChunkRows];
-    for (size_t r0 = 0; r0 < rows; r0 += kChunkRows) {
-      const size_t count = rows - r0 < kChunkRows ? rows - r0 : kChunkRows;
-      const size_t offset = r0 * classes;
-      XentLanesLoop<true>(labels + offset, logits + offset, discarded, backprop + offset, count, classes);
-    }
-    return;
-  }
-  if (XentLanesLoop<kWithGradient>(labels, logits, loss, backprop, rows, classes)) {
-    LossesOfNegativeLabelRows(labels, logits, loss, rows, classes);
-  }
+  XentLanesWithExactSums(XentLanesLoop<false>, XentLanesLoop<true>, XentRowLoss, labels, logits, loss,
+                         kWithGradient ? backprop : nullptr, rows, classes);
 }
 
 }  // namespace

@@ -109,6 +109,29 @@ class FixedPointSum {
   uint32_t terms_ = 0;
 };
 
+// Returns whether any of z[0, n) has its sign bit set. The OR of the bits vectorizes.
+bool AnySignBit(const float* z, size_t n) {
+  uint32_t bits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t value;
+    __builtin_memcpy(&value, z + i, sizeof value);
+    bits |= value;
+  }
+  return (bits >> 31) != 0;
+}
+
+// Computes again, with row_loss, the loss of each row that has a negative label. Reads the logits, so it
+// must run before a gradient written in place replaces them.
+void LossesOfNegativeLabelRows(XentRowLossFunction row_loss, const float* labels, const float* logits, float* loss,
+                               size_t rows, size_t classes) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float* z = labels + r * classes;
+    if (HasNegativeLabel(z, classes)) {
+      loss[r] = row_loss(z, logits + r * classes, classes);
+    }
+  }
+}
+
 }  // namespace
 
 bool HasNegativeLabel(const float* labels, size_t classes) {
@@ -150,6 +173,29 @@ bool ExactLabelSums(const float* labels, const float* logits, size_t classes, fl
   *label_sum = labels_total.ToDouble();
   *weighted_shift = shift_total.ToDouble();
   return true;
+}
+
+void XentLanesWithExactSums(XentLanesFunction loss_only, XentLanesFunction with_gradient,
+                            XentRowLossFunction row_loss, const float* labels, const float* logits, float* loss,
+                            float* backprop, size_t rows, size_t classes) {
+  if (backprop != nullptr && backprop == logits && AnySignBit(labels, rows * classes)) {
+    if (loss_only(labels, logits, loss, nullptr, rows, classes)) {
+      LossesOfNegativeLabelRows(row_loss, labels, logits, loss, rows, classes);
+    }
+    constexpr size_t kChunkRows = 1024;
+    float discarded[kChunkRows];
+    for (size_t r0 = 0; r0 < rows; r0 += kChunkRows) {
+      const size_t count = rows - r0 < kChunkRows ? rows - r0 : kChunkRows;
+      const size_t offset = r0 * classes;
+      with_gradient(labels + offset, logits + offset, discarded, backprop + offset, count, classes);
+    }
+    return;
+  }
+
+  const XentLanesFunction lanes = backprop != nullptr ? with_gradient : loss_only;
+  if (lanes(labels, logits, loss, backprop, rows, classes)) {
+    LossesOfNegativeLabelRows(row_loss, labels, logits, loss, rows, classes);
+  }
 }
 
 }  // namespace simd_nn
