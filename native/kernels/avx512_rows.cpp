@@ -14,14 +14,13 @@
 // (LoadColumns), and the gradient goes back through the same transpose.
 //
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
-// 16M elements. The full `npm run bench` runs of 2026-12-05 (AMD Zen 5) measured 7.04x, 7.42x and 8.11x at
-// 64K elements and 2.21x to 2.32x at 16M. The gradient adds a third array to the traffic (a copy moves two)
-// and a pass over the row. Where the code lies moves it too. Between the first and the last of those runs,
-// SoftmaxXentRows and WriteGradientAndLabelSums kept the same instructions while other functions grew:
-// tools/row-timing.cpp took 2.5% longer and the addon 5% (tools/ab.mjs, 8 runs in both orders). Aligning
-// functions to 64 bytes or a hot section did not bring it back. The two fast builds had the two functions
-// 0x7850 bytes apart and the slow ones 0x78d0 to 0x7a80, but padding a slow build to 0x8850 (the same distance
-// modulo 4096) left it slow. The cause is not known.
+// 16M elements. The full `npm run bench` runs of 2026-12-05 (AMD Zen 5) measured 7.04x to 8.11x at 64K
+// elements and 2.21x to 2.32x at 16M. The gradient adds a third array to the traffic (a copy moves two) and a
+// pass over the row. Where the code lies moves it too. With the same instructions in SoftmaxXentRows and
+// WriteGradientAndLabelSums, a build whose other functions had grown took 5% longer (tools/ab.mjs, 8 runs in
+// both orders, and 2.5% in tools/row-timing.cpp), and the next build, which moved them again, 0.8%. Aligning
+// functions to 64 bytes, a hot section, or padding to the fast builds' distance between the two functions
+// modulo 4096 did not help. The cause is not known.
 // At 64K elements, pass 3 (WriteGradientAndLabelSums) took about 5 of the 13 cycles per vector (a build that
 // skipped it took about 8, tools/row-timing.cpp), bound by its loads. The label and logit rows of 1000 classes
 // start at every other 32-byte offset, so most of those loads split across cache lines. Rows of 1008 classes
