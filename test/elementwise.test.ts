@@ -9,6 +9,8 @@ import {
   createRandom,
   expectNearReference,
   maxUlpError,
+  NAN_BITS,
+  setNaNBits,
   sigmoid64,
   uniform,
 } from './support/reference';
@@ -91,7 +93,7 @@ describeEachIsa('element-wise', (isa) => {
         for (const length of [1, 7, 8, 9, 15, 16, 17, 33, 40]) {
           for (let position = 0; position < length; position++) {
             const x = new Float32Array(length).fill(0.25);
-            x[position] = NaN;
+            setNaNBits(x, position, NAN_BITS[position % NAN_BITS.length]);
             const y = fn(x);
             for (let i = 0; i < length; i++) {
               if (i === position) {

@@ -11,10 +11,7 @@
 #include <cstdint>
 
 #include "approx_constants.h"
-
-#define SIMD_NN_ALWAYS_INLINE inline __attribute__((always_inline))
-// The same for lambdas, which GCC otherwise may compile as out-of-line functions called per vector.
-#define SIMD_NN_LAMBDA_ALWAYS_INLINE __attribute__((always_inline))
+#include "kernel_set.h"
 
 namespace simd_nn {
 namespace avx512 {

@@ -21,6 +21,13 @@
 
 #include <cstddef>
 
+// Helpers of the kernel files are forced inline into their loops: the SIMD sets keep values in registers that
+// way, and the scalar set's loops vectorize only with no call left in them. Such helpers are static or in an
+// anonymous namespace, so no out-of-line copy can cross from one set to another.
+#define SIMD_NN_ALWAYS_INLINE inline __attribute__((always_inline))
+// The same for lambdas, which GCC otherwise may compile as out-of-line functions called per vector.
+#define SIMD_NN_LAMBDA_ALWAYS_INLINE __attribute__((always_inline))
+
 namespace simd_nn {
 
 struct KernelSet {

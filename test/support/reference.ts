@@ -219,6 +219,17 @@ export const SPECIAL_VALUES = [
 ];
 
 /**
+ * Bit patterns of NaN: quiet and signaling, of either sign, with the smallest and largest payloads. A kernel
+ * that orders floats by their bits, or tests a sign bit, can tell them apart where a float comparison cannot.
+ */
+export const NAN_BITS = [0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x7fffffff, 0xffffffff];
+
+/** Writes the NaN with the given bits into array[index]. */
+export function setNaNBits(array: Float32Array, index: number, bits: number): void {
+  new Uint32Array(array.buffer, array.byteOffset + index * 4, 1)[0] = bits;
+}
+
+/**
  * Asserts that each result is within `maxUlp` + 1 of a reference value printed to 8 significant digits: the
  * extra ulp allows for that rounding of the reference itself.
  */
