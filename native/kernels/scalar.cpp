@@ -1,6 +1,7 @@
 // Portable kernel set: plain C++ compiled for the baseline of the target (SSE2 on x86-64), used on CPUs
 // without AVX2, on arm64 and everywhere else. Each kernel computes in float64 and rounds once to float32, so
-// its results are within 1 ulp of the correctly rounded value, and the sweep finds them correctly rounded.
+// its results are correctly rounded except within about 2^-40 of a midpoint (about 100 of the 2^32 inputs of
+// sigmoid, tanh and exp come out one float off, within 0.500007 ulp of the exact value).
 //
 // The exponential and log1p are this file's own (ExpF64, Log1pF64), not libm's: straight-line code with
 // selects instead of branches, which the compiler vectorizes (two float64 lanes with SSE2 or NEON). Row sums
@@ -60,8 +61,8 @@ SIMD_NN_ALWAYS_INLINE double ExpF64(double x) {
   const double k = shifted - kRoundingMagic;
   const double r = (x - k * kLn2High) - k * kLn2Low;
 
-  // Estrin's scheme over the coefficients 1 / n!: the pairs and the powers of r compute side by side, where
-  // Horner's chain of 20 dependent steps ran 2.5 times as long.
+  // Estrin's scheme over the coefficients 1 / n!: the pairs and the powers of r compute side by side. The
+  // exponential over 64K elements took 1.4 times as long with Horner's chain of 22 dependent steps (to r^11).
   const double r2 = r * r;
   const double r4 = r2 * r2;
   const double p01 = 1.0 + r;
