@@ -1,7 +1,7 @@
 // Portable kernel set: plain C++ compiled for the baseline of the target (SSE2 on x86-64), used on CPUs
-// without AVX2, on arm64 and everywhere else. Each kernel computes in float64 and rounds once to float32, so
-// its results are correctly rounded except within about 2^-40 of a midpoint (about 100 of the 2^32 inputs of
-// sigmoid, tanh and exp come out one float off, within 0.500007 ulp of the exact value).
+// without AVX2, on arm64 and everywhere else. Each kernel computes in float64 and rounds once to float32.
+// The results are correctly rounded except within about 2^-40 of a midpoint. About 100 of the 2^32 inputs of
+// sigmoid, tanh and exp come out one float off there, within 0.500007 ulp of the exact value.
 //
 // The exponential and log1p are this file's own (ExpF64, Log1pF64), not libm's: straight-line code with
 // selects instead of branches, which the compiler vectorizes (two float64 lanes with SSE2 or NEON). Row sums
@@ -144,11 +144,11 @@ struct RowStats {
 };
 
 // Returns the sum of term(j) over j in [0, n). The terms of a block go into a local array first, in a loop the
-// compiler vectorizes, and four accumulators add them up in a fixed order: by position from the start, so
-// equal rows give equal sums wherever they sit. One accumulator waited on each addition in turn.
-// Unless kept is null, the terms stay there for the caller (it needs room for n + 3).
+// compiler vectorizes. Four accumulators then add them up in a fixed order, by position from the start, so
+// equal rows give equal sums wherever they sit. With one accumulator, each addition waited on the previous one.
+// Unless stored is null, the terms stay there for the caller (it needs room for n + 3).
 template <typename Term>
-SIMD_NN_ALWAYS_INLINE double SumOfTerms(size_t n, Term term, double* kept) {
+SIMD_NN_ALWAYS_INLINE double SumOfTerms(size_t n, Term term, double* stored) {
   constexpr size_t kBlock = 256;
   double local[kBlock];
   double sum0 = 0.0;
@@ -157,7 +157,7 @@ SIMD_NN_ALWAYS_INLINE double SumOfTerms(size_t n, Term term, double* kept) {
   double sum3 = 0.0;
   for (size_t start = 0; start < n; start += kBlock) {
     const size_t count = n - start < kBlock ? n - start : kBlock;
-    double* const terms = kept != nullptr ? kept + start : local;
+    double* const terms = stored != nullptr ? stored + start : local;
     for (size_t t = 0; t < count; ++t) {
       terms[t] = term(start + t);
     }
@@ -187,11 +187,11 @@ constexpr size_t kCountChunk = size_t{1} << 30;           // entries per pass of
 
 // Rows of up to this many classes keep their exponentials on the stack (16 KiB) between the sum and the
 // output, rather than computing them twice.
-constexpr size_t kKeptClasses = 2048;
+constexpr size_t kExpBufferClasses = 2048;
 
-// Computes the statistics of a row. Unless kept is null, it also leaves there e^(x_j - max) of the entries
-// below the maximum and 0 at the maximum (kKeptClasses + 3 doubles).
-bool ComputeRowStats(const float* x, size_t classes, RowStats* stats, double* kept) {
+// Computes the statistics of a row. Unless exp_terms is null, it also stores there e^(x_j - max) of the
+// entries below the maximum, and 0 at the maximum (it needs room for classes + 3 doubles).
+bool ComputeRowStats(const float* x, size_t classes, RowStats* stats, double* exp_terms) {
   // The maximum and the invalid rows come from the extremes of the order keys. Integer minima and maxima
   // vectorize. Float comparisons that must keep NaN in mind compiled to a branch per entry.
   int32_t low = INT32_MAX;
@@ -235,7 +235,7 @@ bool ComputeRowStats(const float* x, size_t classes, RowStats* stats, double* ke
         const double v = x[j];
         return v == max ? 0.0 : ExpF64(v - max);
       },
-      kept);
+      exp_terms);
   // Every term may underflow (x - max below -708, see ExpF64) while an entry below the maximum is finite. The
   // sum is then positive all the same, and so is log S: an infinite label at the maximum gives the limits +-inf
   // rather than inf * 0 = NaN. 2^-1000 takes its place, as in the SIMD sets.
@@ -252,14 +252,14 @@ bool ComputeRowStats(const float* x, size_t classes, RowStats* stats, double* ke
 }
 
 void SoftmaxRows(const float* x, float* y, size_t rows, size_t classes) {
-  double kept[kKeptClasses + 3];
-  double* const keep = classes <= kKeptClasses ? kept : nullptr;
+  double exp_buffer[kExpBufferClasses + 3];
+  double* const exp_terms = classes <= kExpBufferClasses ? exp_buffer : nullptr;
   for (size_t r = 0; r < rows; ++r) {
     const float* row = x + r * classes;
     float* out = y + r * classes;
 
     RowStats stats;
-    if (!ComputeRowStats(row, classes, &stats, keep)) {
+    if (!ComputeRowStats(row, classes, &stats, exp_terms)) {
       for (size_t j = 0; j < classes; ++j) {
         out[j] = kNaN;
       }
@@ -268,11 +268,11 @@ void SoftmaxRows(const float* x, float* y, size_t rows, size_t classes) {
 
     // y may be exactly x: each x[j] is read before y[j] is written (ivdep).
     const double inverse_sum = 1.0 / stats.sum;
-    if (keep != nullptr) {
+    if (exp_terms != nullptr) {
 #pragma GCC ivdep
       for (size_t j = 0; j < classes; ++j) {
-        // keep[j] is read whatever the entry: a load under the condition kept the loop from vectorizing.
-        const double e = keep[j];
+        // exp_terms[j] is read whatever the entry: a load under the condition kept the loop scalar.
+        const double e = exp_terms[j];
         out[j] = static_cast<float>((row[j] == stats.max ? 1.0 : e) * inverse_sum);
       }
     } else {
@@ -286,15 +286,15 @@ void SoftmaxRows(const float* x, float* y, size_t rows, size_t classes) {
 
 void SoftmaxXentRows(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
                      size_t classes) {
-  double kept[kKeptClasses + 3];
-  double* const keep = backprop != nullptr && classes <= kKeptClasses ? kept : nullptr;
+  double exp_buffer[kExpBufferClasses + 3];
+  double* const exp_terms = backprop != nullptr && classes <= kExpBufferClasses ? exp_buffer : nullptr;
   for (size_t r = 0; r < rows; ++r) {
     const float* z = labels + r * classes;
     const float* x = logits + r * classes;
     float* grad = backprop != nullptr ? backprop + r * classes : nullptr;
 
     RowStats stats;
-    if (!ComputeRowStats(x, classes, &stats, keep)) {
+    if (!ComputeRowStats(x, classes, &stats, exp_terms)) {
       loss[r] = kNaN;
       if (grad != nullptr) {
         for (size_t j = 0; j < classes; ++j) {
@@ -308,7 +308,7 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
     double row_loss = SumOfTerms(
         classes,
         [z, x, &stats](size_t j) {
-          // x[j] is read whatever the label: a load under the condition kept the loop from vectorizing.
+          // x[j] is read whatever the label: a load under the condition kept the loop scalar.
           const double label = z[j];
           const double term = label * (stats.log_sum - (x[j] - stats.max));
           return label != 0.0 ? term : 0.0;
@@ -345,11 +345,11 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
       const double below = e * inverse_sum - label;
       return static_cast<float>(single_max && s == 0.0 ? at_max : below);
     };
-    if (keep != nullptr) {
+    if (exp_terms != nullptr) {
 #pragma GCC ivdep
       for (size_t j = 0; j < classes; ++j) {
         const double s = x[j] - stats.max;
-        const double e = keep[j];
+        const double e = exp_terms[j];
         grad[j] = gradient(z[j], s, s == 0.0 ? 1.0 : e);
       }
     } else {
