@@ -175,8 +175,8 @@ SIMD_NN_ALWAYS_INLINE double SumOfTerms(size_t n, Term term, double* stored) {
   return (sum0 + sum1) + (sum2 + sum3);
 }
 
-// Returns an int32 that orders as the float v does, with -NaN below -inf, +NaN above +inf and -0 just below
-// +0: the bits of a negative float, other than its sign, count down. The map is its own inverse.
+// Returns an int32 that orders as the float with these bits does, with -NaN below -inf, +NaN above +inf and -0
+// just below +0: the bits of a negative float, other than its sign, count down. The map is its own inverse.
 SIMD_NN_ALWAYS_INLINE int32_t OrderKey(int32_t bits) {
   return bits ^ ((bits >> 31) & 0x7FFFFFFF);
 }
