@@ -314,6 +314,8 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
           return label != 0.0 ? term : 0.0;
         },
         nullptr);
+    // Compared in float64, so that the comparison and the 64-bit counter share a lane width and the loop
+    // vectorizes.
     uint64_t negative_labels = 0;
     for (size_t j = 0; j < classes; ++j) {
       negative_labels += static_cast<double>(z[j]) < 0.0 ? 1 : 0;
