@@ -172,9 +172,11 @@ SIMD_NN_ALWAYS_INLINE bool PrefetchesRows(size_t elements) {
 
 // Shorter cross-entropy rows take the exact path. The fast path has a higher fixed cost per row (the
 // reductions, the row shift, S' and the gradient's bookkeeping). It was slower below about 100 classes for the
-// loss alone and about 300 with the gradient (AMD Zen 5, interleaved timing of both paths).
+// loss alone (AMD Zen 5, interleaved timing of both paths). With the gradient, tools/ab.mjs gave the fast
+// path's time over the exact path's, at 64K elements: 1.07-1.21 at 112 classes, 0.86-0.97 at 176 and
+// 0.54-0.66 at 256; at 16M, 1.17-1.25 at 128 and 160 classes. The 320 of an earlier build was too high.
 constexpr size_t kMinFastXentClasses = 96;
-constexpr size_t kMinFastXentClassesWithGradient = 320;
+constexpr size_t kMinFastXentClassesWithGradient = 176;
 
 // Cross-entropy rows whose sum below the maximum, S', comes out below this take the exact path. The fast
 // exponential flushes results below 2^-158 to 0 (see kRowExpScaleLog2), which shifts S' by less than 2^-158
@@ -1301,8 +1303,29 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
   }
 
   // Pass 3: grad = e * (1 / S) - z, with e stored by pass 2 or computed again from x.
+  //
+  // A single maximum: p - z = 1 / (1 + S') - z is computed as ((1 - z) - z S') / S, which keeps the tiny
+  // gradient of a dominant class instead of cancelling 1 / S against z. With S' = 0 (every other logit -inf),
+  // an infinite z would make z S' NaN; the gradient is 1 - z. Ordinary stores take the value after the row.
+  // Non-temporal ones blend it into the vector that holds its position, so that no ordinary store follows a
+  // non-temporal one to the same line. The alternative, an SFENCE per row before a scalar store, drains the
+  // write-combining buffers to memory: 64 classes at 16M elements took 29x a copy with it and 8x without
+  // (AMD Zen 5, tools/ab.mjs).
   const double sum = static_cast<double>(max_count) + rest;
   const __m512 inverse_sum = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+  const size_t fixed_position = max_count == 1 ? max_position : SIZE_MAX;
+  __m512 fixed_value = _mm512_setzero_ps();
+  if (max_count == 1) {
+    const double label = z[max_position];
+    fixed_value = _mm512_set1_ps(static_cast<float>(((1.0 - label) - (rest > 0.0 ? label * rest : 0.0)) / sum));
+  }
+  const auto gradient = [&](size_t i, __m512 e, __m512 label) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    const __m512 g = _mm512_fmsub_ps(e, inverse_sum, label);
+    if (fixed_position - i < kLanes) {
+      return _mm512_mask_mov_ps(g, static_cast<__mmask16>(1u << (fixed_position - i)), fixed_value);
+    }
+    return g;
+  };
   if (scratch == nullptr) {
     for (size_t i = 0; i < classes; i += kLanes) {
       const __mmask16 mask = ChunkMask(i, classes);
@@ -1310,33 +1333,27 @@ XentRowStats XentRowExact(const float* z, const float* x, float* grad, size_t cl
                                             : ExpShifted(_mm512_maskz_loadu_ps(mask, x + i), m, neg_m);
       _mm512_mask_storeu_ps(grad + i, mask, _mm512_fmsub_ps(e, inverse_sum, _mm512_maskz_loadu_ps(mask, z + i)));
     }
+    if (fixed_position < classes) {
+      grad[fixed_position] = _mm512_cvtss_f32(fixed_value);
+    }
   } else {
+    // The head and the tail are ordinary stores, to lines that no non-temporal store of this row touches. The
+    // caller fences the non-temporal stores once, after the last row.
     const size_t head = ElementsToAlignment(grad) < classes ? ElementsToAlignment(grad) : classes;
     size_t i = 0;
     if (head != 0) {
       const __mmask16 mask = FirstLanes(head);
       const __m512 e = _mm512_maskz_loadu_ps(mask, scratch);
-      _mm512_mask_storeu_ps(grad, mask, _mm512_fmsub_ps(e, inverse_sum, _mm512_maskz_loadu_ps(mask, z)));
+      _mm512_mask_storeu_ps(grad, mask, gradient(0, e, _mm512_maskz_loadu_ps(mask, z)));
     }
     for (i = head; i + kLanes <= classes; i += kLanes) {
-      const __m512 e = _mm512_loadu_ps(scratch + i);
-      _mm512_stream_ps(grad + i, _mm512_fmsub_ps(e, inverse_sum, _mm512_loadu_ps(z + i)));
+      _mm512_stream_ps(grad + i, gradient(i, _mm512_loadu_ps(scratch + i), _mm512_loadu_ps(z + i)));
     }
     if (i < classes) {
       const __mmask16 mask = FirstLanes(classes - i);
       const __m512 e = _mm512_maskz_loadu_ps(mask, scratch + i);
-      _mm512_mask_storeu_ps(grad + i, mask, _mm512_fmsub_ps(e, inverse_sum, _mm512_maskz_loadu_ps(mask, z + i)));
+      _mm512_mask_storeu_ps(grad + i, mask, gradient(i, e, _mm512_maskz_loadu_ps(mask, z + i)));
     }
-    // Orders the non-temporal stores before the ordinary store below, which may hit the same line.
-    _mm_sfence();
-  }
-
-  // A single maximum: p - z = 1 / (1 + S') - z is computed as ((1 - z) - z S') / S, which keeps the tiny
-  // gradient of a dominant class instead of cancelling 1 / S against z. With S' = 0 (every other logit -inf),
-  // an infinite z would make z S' NaN; the gradient is 1 - z.
-  if (max_count == 1) {
-    const double label = z[max_position];
-    grad[max_position] = static_cast<float>(((1.0 - label) - (rest > 0.0 ? label * rest : 0.0)) / sum);
   }
   return stats;
 }
@@ -2170,7 +2187,10 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
     const __m512d threshold = _mm512_set1_pd(static_cast<double>(classes) * kSubnormalTermsSum);
     const __mmask8 tiny_low = _mm512_cmp_pd_mask(rest_low, threshold, _CMP_LT_OQ);
     const __mmask8 tiny_high = _mm512_cmp_pd_mask(rest_high, threshold, _CMP_LT_OQ);
-    if ((tiny_low | tiny_high) != 0) {
+    // Only the group's rows count. The zeros loaded past the last row are all at their maximum, so their S'
+    // is 0. Counted, they sent every partial group through this pass: one row of 16 classes took 174 ns, and
+    // takes 119 without it.
+    if (((tiny_low | (static_cast<unsigned>(tiny_high) << 8)) & active) != 0) {
       __m512d exact_low = _mm512_setzero_pd();
       __m512d exact_high = _mm512_setzero_pd();
       __mmask16 finite_below = 0;
