@@ -21,9 +21,7 @@ namespace {
 
 constexpr size_t kMaxLanesModeClasses = 16;
 
-// Rows of up to this many classes keep e^(x - max) in a 16 KiB stack buffer, which stays in L1, when the
-// output is large enough for non-temporal stores. Longer rows use ordinary stores.
-constexpr size_t kScratchFloats = 4096;
+// Rows are written with ordinary stores at every size, unlike the element-wise kernels (see SoftmaxRows).
 // Rows whose losses are finished together by one 4-lane log1p.
 constexpr size_t kLossBatch = 4;
 
@@ -227,7 +225,7 @@ SIMD_NN_ALWAYS_INLINE __m256 LoadRowTail(const float* x, __m256i mask) {
 // ---------------------------------------------------------------------------------------------------------
 // Softmax
 
-void SoftmaxRow(const float* x, float* y, size_t classes, float* scratch) {
+void SoftmaxRow(const float* x, float* y, size_t classes) {
   float max;
   if (!FindRowMax(nullptr, x, classes, &max, nullptr)) {
     FillNaN(y, classes);
@@ -238,9 +236,8 @@ void SoftmaxRow(const float* x, float* y, size_t classes, float* scratch) {
   const RowShift shift = MakeRowShift(max);
 
   // Pass 2: S = sum of e^(x - M) (M = max where the row shift is not fast). e^(x - M) is stored in y and scaled
-  // in place by pass 3, or, in streaming mode, stored in the cache-resident scratch row so that y is written
-  // only once.
-  float* exp_store = scratch != nullptr ? scratch : y;
+  // in place by pass 3.
+  float* const exp_store = y;
   __m256d sum0 = _mm256_setzero_pd();
   __m256d sum1 = _mm256_setzero_pd();
   __m256d sum2 = _mm256_setzero_pd();
@@ -281,27 +278,12 @@ void SoftmaxRow(const float* x, float* y, size_t classes, float* scratch) {
   const __m256 inverse_sum = _mm256_set1_ps(static_cast<float>(1.0 / sum));
 
   // Pass 3: y = e^(x - M) * (1 / S).
-  if (scratch == nullptr) {
-    for (i = 0; i + kLanes <= classes; i += kLanes) {
-      _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inverse_sum));
-    }
-    if (i < classes) {
-      const __m256i mask = FirstLanes(classes - i);
-      _mm256_maskstore_ps(y + i, mask, _mm256_mul_ps(_mm256_maskload_ps(y + i, mask), inverse_sum));
-    }
-    return;
-  }
-  const size_t head = ElementsToAlignment(y) < classes ? ElementsToAlignment(y) : classes;
-  if (head != 0) {
-    const __m256i mask = FirstLanes(head);
-    _mm256_maskstore_ps(y, mask, _mm256_mul_ps(_mm256_maskload_ps(scratch, mask), inverse_sum));
-  }
-  for (i = head; i + kLanes <= classes; i += kLanes) {
-    _mm256_stream_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(scratch + i), inverse_sum));
+  for (i = 0; i + kLanes <= classes; i += kLanes) {
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inverse_sum));
   }
   if (i < classes) {
     const __m256i mask = FirstLanes(classes - i);
-    _mm256_maskstore_ps(y + i, mask, _mm256_mul_ps(_mm256_maskload_ps(scratch + i, mask), inverse_sum));
+    _mm256_maskstore_ps(y + i, mask, _mm256_mul_ps(_mm256_maskload_ps(y + i, mask), inverse_sum));
   }
 }
 
@@ -536,11 +518,10 @@ void LabelSumsInDouble(const float* z, const float* x, size_t classes, float max
 }
 
 // Computes one row's statistics and, when grad is not null, its gradient e^(x - max) / S - z. grad may be
-// exactly x. Between passes 2 and 3, e^(x - M) waits in the scratch row when there is one, else in grad. When
-// grad is exactly x and there is no scratch row, pass 3 computes e^(x - M) again. The logits must stay intact
-// until pass 2 is over: a row whose S' is too small adds it up again from them (RestSumInDouble). With
-// `streaming`, grad is written with non-temporal stores.
-XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes, float* scratch, bool streaming) {
+// exactly x. Between passes 2 and 3, e^(x - M) waits in grad, and when grad is exactly x, pass 3 computes it
+// again. The logits must stay intact until pass 2 is over: a row whose S' is too small adds it up again from
+// them (RestSumInDouble).
+XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes) {
   const double nan = __builtin_nan("");
   float max;
   bool negative_label = false;
@@ -571,12 +552,7 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
   __m256d shift_high = _mm256_setzero_pd();
   size_t max_count = 0;
   size_t max_position = 0;
-  float* exp_store = nullptr;
-  if (grad != nullptr && scratch != nullptr) {
-    exp_store = scratch;
-  } else if (grad != nullptr && grad != x) {
-    exp_store = grad;
-  }
+  float* const exp_store = grad != x ? grad : nullptr;
   const RowShift shift = MakeRowShift(max);
   // One vector of pass 2: its logits v (past the row's end, -inf). Returns e^(x - M) and sets *rest_terms to
   // its terms below the maximum, for the caller to add to S'.
@@ -704,54 +680,15 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
 
   // Pass 3: grad = e * (1 / S_M) - z, with e = e^(x - M) from pass 2 and S_M = S e^R. whole(i) and part(i, mask)
   // return e for a whole vector and for the first lanes of one.
-  //
-  // A single maximum: p - z = 1 / (1 + S') - z is computed as ((1 - z) - z S') / S, which keeps the tiny
-  // gradient of a dominant class instead of cancelling 1 / S against z. With S' = 0 (every other logit -inf),
-  // an infinite z would make z S' NaN; the gradient is 1 - z. With non-temporal stores the value is blended
-  // into the vector that holds its position, so that no ordinary store follows a non-temporal one to the same
-  // line (an SFENCE per row instead drains the write-combining buffers to memory; see the AVX-512
-  // XentRowExact). Ordinary stores take it after the row: the blend test on every vector made the gradient
-  // over 1000 classes 8% slower at 64K elements (AMD Zen 5, tools/ab.mjs).
   const double sum = static_cast<double>(max_count) + rest;
   const __m256 inverse_sum = _mm256_set1_ps(static_cast<float>(unshift / sum));
-  const size_t fixed_position = max_count == 1 ? max_position : SIZE_MAX;
-  __m256 fixed_value = _mm256_setzero_ps();
-  if (max_count == 1) {
-    const double label = z[max_position];
-    fixed_value = _mm256_set1_ps(static_cast<float>(((1.0 - label) - (rest > 0.0 ? label * rest : 0.0)) / sum));
-  }
-  const auto gradient = [&](size_t at, __m256 e, __m256 label) SIMD_NN_LAMBDA_ALWAYS_INLINE {
-    const __m256 g = _mm256_fmsub_ps(e, inverse_sum, label);
-    if (fixed_position - at < kLanes) {
-      const __m256i lane = _mm256_set1_epi32(static_cast<int>(fixed_position - at));
-      return _mm256_blendv_ps(g, fixed_value, _mm256_castsi256_ps(_mm256_cmpeq_epi32(LaneIndices(), lane)));
-    }
-    return g;
-  };
   const auto gradient_pass = [&](auto whole, auto part) SIMD_NN_LAMBDA_ALWAYS_INLINE {
-    i = 0;
-    if (streaming) {
-      // The head and the tail are ordinary stores, to lines that no non-temporal store of this row touches.
-      // The caller fences the non-temporal stores once, after the last row.
-      const size_t head = ElementsToAlignment(grad) < classes ? ElementsToAlignment(grad) : classes;
-      if (head != 0) {
-        const __m256i mask = FirstLanes(head);
-        _mm256_maskstore_ps(grad, mask, gradient(0, part(0, mask), _mm256_maskload_ps(z, mask)));
-      }
-      for (i = head; i + kLanes <= classes; i += kLanes) {
-        _mm256_stream_ps(grad + i, gradient(i, whole(i), _mm256_loadu_ps(z + i)));
-      }
-    } else {
-      for (; i + kLanes <= classes; i += kLanes) {
-        _mm256_storeu_ps(grad + i, _mm256_fmsub_ps(whole(i), inverse_sum, _mm256_loadu_ps(z + i)));
-      }
+    for (i = 0; i + kLanes <= classes; i += kLanes) {
+      _mm256_storeu_ps(grad + i, _mm256_fmsub_ps(whole(i), inverse_sum, _mm256_loadu_ps(z + i)));
     }
     if (i < classes) {
       const __m256i mask = FirstLanes(classes - i);
-      _mm256_maskstore_ps(grad + i, mask, gradient(i, part(i, mask), _mm256_maskload_ps(z + i, mask)));
-    }
-    if (!streaming && fixed_position < classes) {
-      grad[fixed_position] = _mm256_cvtss_f32(fixed_value);
+      _mm256_maskstore_ps(grad + i, mask, _mm256_fmsub_ps(part(i, mask), inverse_sum, _mm256_maskload_ps(z + i, mask)));
     }
   };
   const auto recompute = [&](auto exp_of) SIMD_NN_LAMBDA_ALWAYS_INLINE {
@@ -767,6 +704,14 @@ XentRowStats XentRow(const float* z, const float* x, float* grad, size_t classes
     recompute(fast_exp);
   } else {
     recompute(exact_exp);
+  }
+
+  // A single maximum: p - z = 1 / (1 + S') - z is computed as ((1 - z) - z S') / S, which keeps the tiny
+  // gradient of a dominant class instead of cancelling 1 / S against z. With S' = 0 (every other logit -inf),
+  // an infinite z would make z S' NaN; the gradient is 1 - z.
+  if (max_count == 1) {
+    const double label = z[max_position];
+    grad[max_position] = static_cast<float>(((1.0 - label) - (rest > 0.0 ? label * rest : 0.0)) / sum);
   }
   return stats;
 }
@@ -808,14 +753,14 @@ void StoreLosses(const XentRowStats* stats, size_t count, float* loss) {
 }
 
 void XentRows(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
-              size_t classes, float* scratch, bool streaming) {
+              size_t classes) {
   XentRowStats stats[kLossBatch];
   for (size_t r0 = 0; r0 < rows; r0 += kLossBatch) {
     const size_t count = rows - r0 < kLossBatch ? rows - r0 : kLossBatch;
     for (size_t r = 0; r < count; ++r) {
       const size_t offset = (r0 + r) * classes;
       stats[r] = XentRow(labels + offset, logits + offset, backprop != nullptr ? backprop + offset : nullptr,
-                         classes, scratch, streaming);
+                         classes);
     }
     StoreLosses(stats, count, loss + r0);
   }
@@ -993,7 +938,7 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
 
 // Returns the loss of one row through XentRow, whose label sums are exact where a label is negative.
 float XentRowLoss(const float* labels, const float* logits, size_t classes) {
-  const XentRowStats stats = XentRow(labels, logits, nullptr, classes, nullptr, false);
+  const XentRowStats stats = XentRow(labels, logits, nullptr, classes);
   float loss;
   StoreLosses(&stats, 1, &loss);
   return loss;
@@ -1017,13 +962,13 @@ void SoftmaxRows(const float* x, float* y, size_t rows, size_t classes) {
     SoftmaxLanes(x, y, rows, classes);
     return;
   }
-  alignas(64) float scratch[kScratchFloats];
-  const bool streaming = classes <= kScratchFloats && rows * classes * sizeof(float) >= StreamingThresholdBytes();
+  // NOTE: rows use ordinary stores even where the output passes StreamingThresholdBytes(). At 16M elements
+  // (AMD Zen 5, tools/ab.mjs), rows streamed with 32-byte non-temporal stores took 1.2 to 1.5 times as long at
+  // 512 and 1000 classes, and up to 9 times at 17 to 24, where those stores split lines. Streaming only whole
+  // 64-byte lines took 1.0 to 1.3 times as long up to 2048 classes. At 4096 softmax lost 8% and the gradient
+  // gained 3%. Other CPUs were not measured.
   for (size_t r = 0; r < rows; ++r) {
-    SoftmaxRow(x + r * classes, y + r * classes, classes, streaming ? scratch : nullptr);
-  }
-  if (streaming) {
-    _mm_sfence();
+    SoftmaxRow(x + r * classes, y + r * classes, classes);
   }
 }
 
@@ -1040,13 +985,8 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
     }
     return;
   }
-  alignas(64) float scratch[kScratchFloats];
-  const bool streaming = backprop != nullptr && classes <= kScratchFloats &&
-                         rows * classes * sizeof(float) >= StreamingThresholdBytes();
-  XentRows(labels, logits, loss, backprop, rows, classes, streaming ? scratch : nullptr, streaming);
-  if (streaming) {
-    _mm_sfence();
-  }
+  // Ordinary stores at every size, as in SoftmaxRows.
+  XentRows(labels, logits, loss, backprop, rows, classes);
 }
 
 }  // namespace avx2
