@@ -160,6 +160,22 @@ using PairBlockFunction = void (*)(const __m256* a, __m256* b_and_result);
 SIMD_NN_ALWAYS_INLINE void MapElementPairs(const float* a, const float* b, float* y, size_t n, PairBlockFunction f) {
   __m256 a_block[kBlockVectors];
   __m256 block[kBlockVectors];
+  // Up to one vector: the block's other vectors are zero constants, which the compiler can fold. Through
+  // LoadPartialBlock, sigmoid cross-entropy over one element took 62 ns, and takes 23 so (AMD Zen 5).
+  if (n <= kLanes) {
+    const __m256i mask = FirstLanes(n);
+#pragma GCC unroll 8
+    for (size_t k = 1; k < kBlockVectors; ++k) {
+      a_block[k] = _mm256_setzero_ps();
+      block[k] = _mm256_setzero_ps();
+    }
+    a_block[0] = _mm256_maskload_ps(a, mask);
+    block[0] = _mm256_maskload_ps(b, mask);
+    f(a_block, block);
+    _mm256_maskstore_ps(y, mask, block[0]);
+    return;
+  }
+
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
   // Non-temporal stores need y aligned to 32 bytes: the elements before that go first, as a partial block.
   size_t head = 0;

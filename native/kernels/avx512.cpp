@@ -51,6 +51,20 @@ using BlockFunction = void (*)(__m512* block);
 constexpr size_t kBlockVectors = 8;
 constexpr size_t kBlockElements = kBlockVectors * kLanes;
 
+// Returns the length of the head, the elements before the first 64-byte boundary of y. Short arrays instead
+// run the block function once. Up to 16 elements go as a head, whose other vectors are zero constants that
+// the compiler can fold, and up to a block as one partial block. A head and a tail would run it twice:
+// sigmoid cross-entropy over 16 unaligned elements took 104 ns that way, and takes 23 as a head (AMD Zen 5).
+SIMD_NN_ALWAYS_INLINE size_t HeadLength(const float* y, size_t n) {
+  if (n <= kLanes) {
+    return n;
+  }
+  if (n <= kBlockElements) {
+    return 0;
+  }
+  return ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
+}
+
 // Loads elements [i, n) of x into a block, zero-filling the lanes past n; writes them back alike.
 SIMD_NN_ALWAYS_INLINE void LoadPartialBlock(const float* x, size_t i, size_t n, __m512* block) {
 #pragma GCC unroll 8
@@ -91,7 +105,7 @@ SIMD_NN_ALWAYS_INLINE void StoreBlock(float* y, const __m512* block, bool stream
   }
 }
 
-// Applies f to the head of x, the elements before the first 64-byte boundary of y (`head` of them, fewer than
+// Applies f to the head of x, the elements before the first 64-byte boundary of y (`head` of them, at most
 // 16), and writes them to y. They go in the last lanes of a vector that ends at that boundary (see
 // VectorEndingAt), so that every later store of y is aligned.
 template <typename BlockFn>
@@ -113,7 +127,7 @@ SIMD_NN_ALWAYS_INLINE void MapHead(const float* x, float* y, size_t head, BlockF
 SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, BlockFunction f) {
   __m512 block[kBlockVectors];
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
-  const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
+  const size_t head = HeadLength(y, n);
   if (head != 0) {
     MapHead(x, y, head, f);
   }
@@ -151,7 +165,7 @@ SIMD_NN_ALWAYS_INLINE void MapElementPairs(const float* a, const float* b, float
   __m512 a_block[kBlockVectors];
   __m512 block[kBlockVectors];
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
-  const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
+  const size_t head = HeadLength(y, n);
   if (head != 0) {
     // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
     const __mmask16 mask = LastLanes(head);
@@ -213,7 +227,7 @@ SIMD_NN_ALWAYS_INLINE void MapElementsInStages(const float* x, float* y, size_t 
     final(block, input);
   };
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
-  const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
+  const size_t head = HeadLength(y, n);
   __m512 block[kBlockVectors];
   if (head != 0) {
     MapHead(x, y, head, whole);
