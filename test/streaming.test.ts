@@ -108,6 +108,20 @@ describeEachIsa('outputs large enough for non-temporal stores', () => {
     // A row whose labels send it to the exact path, and a dominant class.
     labels[5 * CLASSES + 10] = -0.5;
     logits[9 * CLASSES + 20] = 60;
+    // Rows with a maximum beyond 65536, which take the exact path between streamed rows. Each has a single
+    // maximum at the start, inside or at the end of the row, whose gradient has its own formula, and every
+    // other row is labelled there (one-hot).
+    [0, 1, 500, 998, 999].forEach((position, k) => {
+      const start = (11 + k) * CLASSES;
+      for (let j = 0; j < CLASSES; j++) {
+        logits[start + j] = 70_000 + (j % 13) / 4;
+      }
+      logits[start + position] = 70_010;
+      if (k % 2 === 0) {
+        labels.fill(0, start, start + CLASSES);
+        labels[start + position] = 1;
+      }
+    });
 
     const backprop = new Float32Array(ELEMENTS);
     const loss = softmaxCrossEntropyWithLogits({ labels, logits, shape: [ROWS, CLASSES], backprop });

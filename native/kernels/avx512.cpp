@@ -105,9 +105,9 @@ SIMD_NN_ALWAYS_INLINE void StoreBlock(float* y, const __m512* block, bool stream
   }
 }
 
-// Applies f to the head of x, the elements before the first 64-byte boundary of y (`head` of them, at most
-// 16), and writes them to y. They go in the last lanes of a vector that ends at that boundary (see
-// VectorEndingAt), so that every later store of y is aligned.
+// Applies f to the first `head` elements of x (at most 16) and writes them to y: the elements before the
+// first 64-byte boundary of y, or a whole short array (see HeadLength). They go in the last lanes of a
+// vector that ends at y + head (see VectorEndingAt), so that every later store of y is aligned.
 template <typename BlockFn>
 SIMD_NN_ALWAYS_INLINE void MapHead(const float* x, float* y, size_t head, BlockFn f) {
   __m512 block[kBlockVectors];
@@ -167,7 +167,8 @@ SIMD_NN_ALWAYS_INLINE void MapElementPairs(const float* a, const float* b, float
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
   const size_t head = HeadLength(y, n);
   if (head != 0) {
-    // The head in the last lanes of a vector that ends at the first 64-byte boundary (see VectorEndingAt).
+    // The head in the last lanes of a vector that ends at y + head: the first 64-byte boundary, or the end of
+    // a short array (see HeadLength and VectorEndingAt).
     const __mmask16 mask = LastLanes(head);
 #pragma GCC unroll 8
     for (size_t k = 1; k < kBlockVectors; ++k) {
