@@ -1,17 +1,18 @@
 // AVX-512 row kernels: softmax and fused softmax cross-entropy over dense rows x classes matrices.
 //
-// Rows of more than 16 classes are vectorized within the row. The fast path (most rows) finds the row maximum m
-// and computes e^(x - M), with M the multiple of ln2/16 nearest m (see RowShift), and the sums (float32 over
-// groups of eight vectors, then float64). A third pass writes the output from cache. The rows run as a pipeline,
-// so that the core does not wait on a row's reductions. The pass over row r also finds the maximum of row r + 2
-// (and prefetches row r + 4 when the input is too large for the cache). Row r - 1's output pass runs during or
-// right after it. The exact path (the original algorithm, with m itself and TwoSum) takes the rows the fast
+// Longer rows (softmax: more than 64 classes, cross-entropy: more than 16) are vectorized within the row. The
+// fast path (most rows) finds the row maximum m and computes e^(x - M), with M the multiple of ln2/16 nearest m
+// (see RowShift), and the sums (float32 over groups of eight vectors, then float64). A third pass writes the
+// output from cache. The rows run as a pipeline, so that the core does not wait on a row's reductions. The pass
+// over row r also finds the maximum of row r + 2 (and prefetches row r + 4 when the input is too large for the
+// cache). Row r - 1's output pass runs during or right after it. The exact path (the original algorithm, with m itself and TwoSum) takes the rows the fast
 // path cannot. Those are rows with a maximum that is NaN, infinite or beyond kMaxFastRowMax, and cross-entropy
 // rows with a sum below kMinFastRestSum. Short cross-entropy rows take it too, because it costs less per row.
 //
-// Softmax rows of up to 16 classes are packed several to a vector (SoftmaxSmallRows). Cross-entropy rows of up
-// to 16 classes are vectorized across rows: a group of 16 rows is loaded and transposed so that lane r is row r
-// (LoadColumns), and the gradient goes back through the same transpose.
+// Softmax rows of up to 16 classes are packed several to a vector (SoftmaxSmallRows). Softmax rows of 17 to 64
+// classes and cross-entropy rows of up to 16 are vectorized across rows. A group of 16 rows is loaded and
+// transposed so that lane r is row r (LoadColumns, LoadColumnChunk). The results go back through the same
+// transpose.
 //
 // NOTE: cross-entropy over 1000 classes with the gradient misses its goals of 5x a copy in cache and 1.5x at
 // 16M elements. The full `npm run bench` runs of 2026-12-05 (AMD Zen 5) measured 7.04x to 8.11x at 64K
@@ -972,6 +973,36 @@ SIMD_NN_ALWAYS_INLINE void StoreColumns(const __m512* columns, size_t rows, size
   }
 }
 
+// Rows of 17 to this many classes take SoftmaxLanes too, their columns transposed 16 at a time. Vectorized
+// within the row, each row paid its reductions alone: softmax over 17 classes took 49x a copy at 64K elements.
+constexpr size_t kMaxWideLanesClasses = 64;
+
+// Loads columns [first, first + 16) of a group of up to 16 rows of `classes` entries in lane order, as
+// LoadColumns does for a whole row. Columns past the row load as 0.
+SIMD_NN_ALWAYS_INLINE void LoadColumnChunk(const float* group, size_t rows, size_t classes, size_t first,
+                                           __m512* columns) {
+  const __mmask16 row_mask = ChunkMask(first, classes);
+  __m512 row_vectors[kLanes];
+#pragma GCC unroll 16
+  for (size_t r = 0; r < kLanes; ++r) {
+    const bool inside = r < rows;
+    row_vectors[r] = _mm512_maskz_loadu_ps(inside ? row_mask : static_cast<__mmask16>(0),
+                                           group + (inside ? r * classes + first : 0));
+  }
+  Transpose16(row_vectors, columns);
+}
+
+// Stores columns [first, first + 16) of a group (see LoadColumnChunk).
+SIMD_NN_ALWAYS_INLINE void StoreColumnChunk(const __m512* columns, size_t rows, size_t classes, size_t first,
+                                            float* group) {
+  __m512 row_vectors[kLanes];
+  Transpose16(columns, row_vectors);
+  const __mmask16 row_mask = ChunkMask(first, classes);
+  for (size_t r = 0; r < rows; ++r) {
+    _mm512_mask_storeu_ps(group + r * classes + first, row_mask, row_vectors[r]);
+  }
+}
+
 SIMD_NN_ALWAYS_INLINE LaneGroup ReduceColumns(const __m512* columns, size_t classes) {
   const __m512 inf = _mm512_set1_ps(__builtin_inff());
   __m512 max = _mm512_sub_ps(_mm512_setzero_ps(), inf);
@@ -989,13 +1020,25 @@ SIMD_NN_ALWAYS_INLINE LaneGroup ReduceColumns(const __m512* columns, size_t clas
 }
 
 void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
-  __m512 columns[kLanes];
+  __m512 columns[kMaxWideLanesClasses];
+  const bool prefetch = PrefetchesRows(rows * classes);
 
   for (size_t r0 = 0; r0 < rows; r0 += kLanes) {
     const size_t group_rows = rows - r0 < kLanes ? rows - r0 : kLanes;
+    const size_t ahead = r0 + kPrefetchGroups * kLanes;
+    if (prefetch && ahead + kLanes <= rows) {
+      PrefetchSpan(x + ahead * classes, kLanes * classes, false);
+      PrefetchSpan(y + ahead * classes, kLanes * classes, true);
+    }
 
     // The whole group is read before the first store, so y may be exactly x.
-    LoadColumns(x + r0 * classes, group_rows, classes, columns);
+    if (classes <= kLanes) {
+      LoadColumns(x + r0 * classes, group_rows, classes, columns);
+    } else {
+      for (size_t first = 0; first < classes; first += kLanes) {
+        LoadColumnChunk(x + r0 * classes, group_rows, classes, first, columns + first);
+      }
+    }
     const LaneGroup group = ReduceColumns(columns, classes);
     __m512d sum_low = _mm512_setzero_pd();
     __m512d sum_high = _mm512_setzero_pd();
@@ -1010,7 +1053,13 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
       // Rows without a softmax have a NaN maximum: their entries become NaN.
       columns[j] = PropagateNaN(group.max, _mm512_mul_ps(columns[j], inverse_sum));
     }
-    StoreColumns(columns, group_rows, classes, y + r0 * classes);
+    if (classes <= kLanes) {
+      StoreColumns(columns, group_rows, classes, y + r0 * classes);
+    } else {
+      for (size_t first = 0; first < classes; first += kLanes) {
+        StoreColumnChunk(columns + first, group_rows, classes, first, y + r0 * classes);
+      }
+    }
   }
 }
 
@@ -2308,6 +2357,10 @@ void SoftmaxRows(const float* x, float* y, size_t rows, size_t classes) {
   }
   if (classes <= kMaxLanesModeClasses) {
     SoftmaxSmallRows(x, y, rows, classes);
+    return;
+  }
+  if (classes <= kMaxWideLanesClasses) {
+    SoftmaxLanes(x, y, rows, classes);
     return;
   }
   alignas(64) float scratch[2 * kScratchFloats];
