@@ -1,16 +1,17 @@
 // AVX-512 row kernels: softmax and fused softmax cross-entropy over dense rows x classes matrices.
 //
-// Longer rows (softmax: more than 64 classes, cross-entropy: more than 16) are vectorized within the row. The
-// fast path (most rows) finds the row maximum m and computes e^(x - M), with M the multiple of ln2/16 nearest m
-// (see RowShift), and the sums (float32 over groups of eight vectors, then float64). A third pass writes the
-// output from cache. The rows run as a pipeline, so that the core does not wait on a row's reductions. The pass
-// over row r also finds the maximum of row r + 2 (and prefetches row r + 4 when the input is too large for the
-// cache). Row r - 1's output pass runs during or right after it. The exact path (the original algorithm, with m itself and TwoSum) takes the rows the fast
-// path cannot. Those are rows with a maximum that is NaN, infinite or beyond kMaxFastRowMax, and cross-entropy
-// rows with a sum below kMinFastRestSum. Short cross-entropy rows take it too, because it costs less per row.
+// Rows of more than 64 classes are vectorized within the row. The fast path (most rows) finds the row maximum
+// m and computes e^(x - M), with M the multiple of ln2/16 nearest m (see RowShift), and the sums (float32 over
+// groups of eight vectors, then float64). A third pass writes the output from cache. The rows run as a
+// pipeline, so that the core does not wait on a row's reductions. The pass over row r also finds the maximum
+// of row r + 2 (and prefetches row r + 4 when the input is too large for the cache). Row r - 1's output pass
+// runs during or right after it. The exact path (the original algorithm, with m itself and TwoSum) takes the
+// rows the fast path cannot. Those are rows with a maximum that is NaN, infinite or beyond kMaxFastRowMax, and
+// cross-entropy rows with a sum below kMinFastRestSum. Short cross-entropy rows take it too, because it costs
+// less per row.
 //
 // Softmax rows of up to 16 classes are packed several to a vector (SoftmaxSmallRows). Softmax rows of 17 to 64
-// classes and cross-entropy rows of up to 16 are vectorized across rows. A group of 16 rows is loaded and
+// classes and cross-entropy rows of up to 64 are vectorized across rows. A group of 16 rows is loaded and
 // transposed so that lane r is row r (LoadColumns, LoadColumnChunk). The results go back through the same
 // transpose.
 //
@@ -973,8 +974,9 @@ SIMD_NN_ALWAYS_INLINE void StoreColumns(const __m512* columns, size_t rows, size
   }
 }
 
-// Rows of 17 to this many classes take SoftmaxLanes too, their columns transposed 16 at a time. Vectorized
-// within the row, each row paid its reductions alone: softmax over 17 classes took 49x a copy at 64K elements.
+// Rows of 17 to this many classes take SoftmaxLanes and XentLanes too, their columns transposed 16 at a time.
+// Vectorized within the row, each row paid its reductions alone: at 64K elements, softmax over 17 classes took
+// 49x a copy and the cross-entropy loss 56x, against 16x and 18x across rows (AMD Zen 5, tools/ab.mjs).
 constexpr size_t kMaxWideLanesClasses = 64;
 
 // Loads columns [first, first + 16) of a group of up to 16 rows of `classes` entries in lane order, as
@@ -2163,20 +2165,22 @@ SIMD_NN_ALWAYS_INLINE __m512d LaneLogSum(__m512d max_count, __m512d rest) {
   return Log1pPd(_mm512_add_pd(_mm512_sub_pd(max_count, _mm512_set1_pd(1.0)), rest));
 }
 
-// Cross-entropy of rows of up to 16 classes, 16 rows at a time with one row per lane. The gradient is
-// written when kWithGradient is set (backprop not null). A run-time test would keep e^(x - max) of every
+// Cross-entropy of rows of up to 16 classes (up to kMaxWideLanesClasses with kWide, their columns transposed
+// 16 at a time), 16 rows at a time with one row per lane. The gradient is written when kWithGradient is set
+// (backprop not null). A run-time test would keep e^(x - max) of every
 // column for the gradient in the loss-only case too, which made it about 20% slower (AMD Zen 5). Both
 // instances stay out of line: inlined into SoftmaxXentRows, the loss alone ran about 7% slower.
 // The loop of XentLanes. Returns whether a label has its sign bit set (-0 included), for
 // XentLanesWithExactSums, which computes again the losses of rows with a negative label.
-template <bool kWithGradient>
+template <bool kWithGradient, bool kWide>
 __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
+  constexpr size_t kMaxColumns = kWide ? kMaxWideLanesClasses : kLanes;
   const __m512 one = _mm512_set1_ps(1.0f);
   // Lane-order columns of the group (see LoadColumns) and e^(x - max) of each.
-  __m512 columns[kLanes];
-  __m512 label_columns[kLanes];
-  __m512 exps[kLanes];
+  __m512 columns[kMaxColumns];
+  __m512 label_columns[kMaxColumns];
+  __m512 exps[kMaxColumns];
   const bool prefetch = PrefetchesRows(rows * classes);
   __mmask16 negative_lanes = 0;
 
@@ -2194,8 +2198,15 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
       }
     }
 
-    LoadColumns(gx, group_rows, classes, columns);
-    LoadColumns(gz, group_rows, classes, label_columns);
+    if constexpr (kWide) {
+      for (size_t first = 0; first < classes; first += kLanes) {
+        LoadColumnChunk(gx, group_rows, classes, first, columns + first);
+        LoadColumnChunk(gz, group_rows, classes, first, label_columns + first);
+      }
+    } else {
+      LoadColumns(gx, group_rows, classes, columns);
+      LoadColumns(gz, group_rows, classes, label_columns);
+    }
     const LaneGroup group = ReduceColumns(columns, classes);
     const __m512d max_low = LowToDouble(group.max);
     const __m512d max_high = HighToDouble(group.max);
@@ -2308,9 +2319,10 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
     const __mmask16 single = _mm512_cmp_ps_mask(max_count, one, _CMP_EQ_OQ);
     const __m512 nan = _mm512_set1_ps(__builtin_nanf(""));
     // Columns past the row are 0: the transpose in StoreColumns reads them, though no store writes them.
-    __m512 gradient[kLanes];
+    __m512 gradient[kMaxColumns];
+    const size_t padded_columns = kWide ? (classes + kLanes - 1) / kLanes * kLanes : kLanes;
 #pragma GCC unroll 16
-    for (size_t j = 0; j < kLanes; ++j) {
+    for (size_t j = 0; j < padded_columns; ++j) {
       if (j >= classes) {
         gradient[j] = _mm512_setzero_ps();
         continue;
@@ -2328,7 +2340,13 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
       // Rows without a softmax have a NaN maximum: their entries become NaN.
       gradient[j] = _mm512_mask_mov_ps(g, group.invalid, nan);
     }
-    StoreColumns(gradient, group_rows, classes, backprop + r0 * classes);
+    if constexpr (kWide) {
+      for (size_t first = 0; first < classes; first += kLanes) {
+        StoreColumnChunk(gradient + first, group_rows, classes, first, backprop + r0 * classes);
+      }
+    } else {
+      StoreColumns(gradient, group_rows, classes, backprop + r0 * classes);
+    }
   }
   return negative_lanes != 0;
 }
@@ -2341,12 +2359,13 @@ float XentRowLoss(const float* labels, const float* logits, size_t classes) {
   return loss;
 }
 
-// Computes cross-entropy over rows of up to 16 classes with XentLanesLoop (see XentLanesWithExactSums).
-template <bool kWithGradient>
+// Computes cross-entropy over rows of up to 16 classes (kMaxWideLanesClasses with kWide) with XentLanesLoop
+// (see XentLanesWithExactSums).
+template <bool kWithGradient, bool kWide>
 __attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
-  XentLanesWithExactSums(XentLanesLoop<false>, XentLanesLoop<true>, XentRowLoss, labels, logits, loss,
-                         kWithGradient ? backprop : nullptr, rows, classes);
+  XentLanesWithExactSums(XentLanesLoop<false, kWide>, XentLanesLoop<true, kWide>, XentRowLoss, labels, logits,
+                         loss, kWithGradient ? backprop : nullptr, rows, classes);
 }
 
 }  // namespace
@@ -2380,9 +2399,17 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
   }
   if (classes <= kMaxLanesModeClasses) {
     if (backprop != nullptr) {
-      XentLanes<true>(labels, logits, loss, backprop, rows, classes);
+      XentLanes<true, false>(labels, logits, loss, backprop, rows, classes);
     } else {
-      XentLanes<false>(labels, logits, loss, nullptr, rows, classes);
+      XentLanes<false, false>(labels, logits, loss, nullptr, rows, classes);
+    }
+    return;
+  }
+  if (classes <= kMaxWideLanesClasses) {
+    if (backprop != nullptr) {
+      XentLanes<true, true>(labels, logits, loss, backprop, rows, classes);
+    } else {
+      XentLanes<false, true>(labels, logits, loss, nullptr, rows, classes);
     }
     return;
   }
