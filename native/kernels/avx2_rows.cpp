@@ -1,13 +1,14 @@
 // AVX2 row kernels: softmax and fused softmax cross-entropy over dense rows x classes matrices.
 //
-// The AVX-512 set's algorithms with 8 lanes, without its row pipeline. Rows of more than 16 classes are
-// vectorized within the row, in three passes. The first finds the maximum. The second computes e^(x - M) (see
-// RowShift) and the sums, in float32 over groups of 4 vectors and then in float64. The third writes the
-// output. The second and third passes re-read the row from cache, so each input row is read from memory once.
-// Rows of up to 16 classes are vectorized across rows instead: a group of 8 rows is loaded and transposed so
-// that lane r is row r (LoadColumns), and the output goes back through the same transpose. On inputs too large
-// for the cache, these groups prefetch the groups ahead. Long rows do not: prefetching row r + 1, 2 or 4 at
-// the start of row r made the loss 10-40% slower at 16M elements (AMD Zen 5, tools/ab.mjs).
+// The AVX-512 set's algorithms with 8 lanes, without its row pipeline. Rows of more than 24 classes (softmax)
+// or 40 (cross-entropy) are vectorized within the row, in three passes. The first finds the maximum. The
+// second computes e^(x - M) (see RowShift) and the sums, in float32 over groups of 4 vectors and then in
+// float64. The third writes the output. The second and third passes re-read the row from cache, so each input
+// row is read from memory once. Shorter rows are vectorized across rows instead: a group of 8 rows is loaded
+// and transposed so that lane r is row r (LoadColumns), and the output goes back through the same transpose.
+// On inputs too large for the cache, these groups prefetch the groups ahead. Long rows do not: prefetching
+// row r + 1, 2 or 4 at the start of row r made the loss 10-40% slower at 16M elements (AMD Zen 5,
+// tools/ab.mjs).
 //
 // Cross-entropy computes its exponentials times 2^32 (RowShift), so that the gradient of a tiny label keeps
 // e^(x - max) / S below 2^-126 to about 1 ulp.
@@ -21,7 +22,14 @@ namespace {
 
 constexpr size_t kMaxLanesModeClasses = 16;
 
-// Rows are written with ordinary stores at every size, unlike the element-wise kernels (see SoftmaxRows).
+// Longer rows that are vectorized across rows too (the `kWide` instances), their columns transposed 8 at a
+// time. Within the row, each row paid its reductions alone. At 64K elements (AMD Zen 5, tools/ab.mjs), softmax
+// across rows took 0.56 to 0.73 of the time over 17 to 24 classes, and 1.08 over 32. The loss took 0.43 to
+// 0.85 over 17 to 40 classes, and 0.94 to 1.06 over 48.
+constexpr size_t kMaxWideSoftmaxLanesClasses = 24;
+constexpr size_t kMaxWideXentLanesClasses = 40;
+constexpr size_t kMaxWideLanesColumns = 40;
+
 // Rows whose losses are finished together by one 4-lane log1p.
 constexpr size_t kLossBatch = 4;
 
@@ -346,12 +354,13 @@ SIMD_NN_ALWAYS_INLINE __m256i HalfRowMask(size_t classes, size_t h) {
   return ChunkMask(first, classes);
 }
 
-// Loads a group of up to 8 rows of up to 16 classes in lane order: columns[j] gets entry j of each row, row r in
-// lane r. Rows past `rows` and entries past `classes` read as 0. The rows' halves are loaded and transposed as
-// two 8 x 8 matrices. With a gather per column instead, softmax and cross-entropy over 10 classes took 1.3-1.5x
+// Loads a group of up to 8 rows of up to 16 classes (kMaxWideLanesColumns with kWide) in lane order: columns[j]
+// gets entry j of each row, row r in lane r. Rows past `rows` and entries past `classes` read as 0. The rows
+// are loaded and transposed 8 entries at a time, as 8 x 8 matrices. With a gather per column instead, softmax and cross-entropy over 10 classes took 1.3-1.5x
 // as long (AMD Zen 5, tools/ab.mjs).
+template <bool kWide>
 SIMD_NN_ALWAYS_INLINE void LoadColumns(const float* group, size_t rows, size_t classes, __m256* columns) {
-  const size_t halves = classes > kLanes ? 2 : 1;
+  const size_t halves = kWide ? (classes + kLanes - 1) / kLanes : (classes > kLanes ? 2 : 1);
   for (size_t h = 0; h < halves; ++h) {
     const __m256i half_mask = HalfRowMask(classes, h);
     __m256 row_vectors[kLanes];
@@ -366,8 +375,9 @@ SIMD_NN_ALWAYS_INLINE void LoadColumns(const float* group, size_t rows, size_t c
 }
 
 // Stores columns in lane order (see LoadColumns) as `rows` rows of `classes` entries.
+template <bool kWide>
 SIMD_NN_ALWAYS_INLINE void StoreColumns(const __m256* columns, size_t rows, size_t classes, float* group) {
-  const size_t halves = classes > kLanes ? 2 : 1;
+  const size_t halves = kWide ? (classes + kLanes - 1) / kLanes : (classes > kLanes ? 2 : 1);
   for (size_t h = 0; h < halves; ++h) {
     const __m256i half_mask = HalfRowMask(classes, h);
     __m256 row_vectors[kLanes];
@@ -394,8 +404,9 @@ SIMD_NN_ALWAYS_INLINE LaneGroup ReduceColumns(const __m256* columns, size_t clas
   return group;
 }
 
+template <bool kWide>
 void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
-  __m256 columns[kMaxLanesModeClasses];
+  __m256 columns[kWide ? kMaxWideLanesColumns : kMaxLanesModeClasses];
   const bool prefetch = PrefetchesGroups(rows * classes);
 
   for (size_t r0 = 0; r0 < rows; r0 += kLanes) {
@@ -407,7 +418,7 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
     }
 
     // The whole group is read before the first store, so y may be exactly x.
-    LoadColumns(x + r0 * classes, group_rows, classes, columns);
+    LoadColumns<kWide>(x + r0 * classes, group_rows, classes, columns);
     const LaneGroup group = ReduceColumns(columns, classes);
     // Each row shifts by the multiple of ln2/8 nearest its maximum, as in RowShift, unless its maximum lies
     // beyond kMaxFastRowMax (a `slow` lane). FMA rounds max * 8/ln2 as the exponential rounds x * 8/ln2, so
@@ -440,7 +451,7 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
     for (size_t j = 0; j < classes; ++j) {
       columns[j] = _mm256_mul_ps(columns[j], inverse_sum);
     }
-    StoreColumns(columns, group_rows, classes, y + r0 * classes);
+    StoreColumns<kWide>(columns, group_rows, classes, y + r0 * classes);
   }
 }
 
@@ -771,19 +782,20 @@ SIMD_NN_ALWAYS_INLINE __m256d LaneLogSum(__m256d max_count, __m256d rest) {
   return Log1pPd(_mm256_add_pd(_mm256_sub_pd(max_count, _mm256_set1_pd(1.0)), rest));
 }
 
-// Cross-entropy of rows of up to 16 classes, 8 rows at a time with one row per lane. The gradient is written
-// when kWithGradient is set (backprop not null). Two out-of-line instances, as on AVX-512 (see XentLanes in
+// Cross-entropy of rows of up to 16 classes (kMaxWideXentLanesClasses with kWide), 8 rows at a time with one
+// row per lane. The gradient is written when kWithGradient is set (backprop not null). Two out-of-line instances, as on AVX-512 (see XentLanes in
 // avx512_rows.cpp), so that the loss alone does not keep e^(x - max) for a gradient.
 // The loop of XentLanes. Returns whether a label has its sign bit set (-0 included), for
 // XentLanesWithExactSums, which computes again the losses of rows with a negative label.
-template <bool kWithGradient>
+template <bool kWithGradient, bool kWide>
 __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
   const __m256 one = _mm256_set1_ps(1.0f);
   // Lane-order columns of the group (see LoadColumns) and e^(x - max) of each.
-  __m256 columns[kMaxLanesModeClasses];
-  __m256 label_columns[kMaxLanesModeClasses];
-  __m256 exps[kMaxLanesModeClasses];
+  constexpr size_t kMaxColumns = kWide ? kMaxWideLanesColumns : kMaxLanesModeClasses;
+  __m256 columns[kMaxColumns];
+  __m256 label_columns[kMaxColumns];
+  __m256 exps[kMaxColumns];
   const bool prefetch = PrefetchesGroups(rows * classes);
   unsigned negative_lanes = 0;
 
@@ -798,8 +810,8 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
       }
     }
     const __m256i active = FirstLanes(group_rows);
-    LoadColumns(logits + r0 * classes, group_rows, classes, columns);
-    LoadColumns(labels + r0 * classes, group_rows, classes, label_columns);
+    LoadColumns<kWide>(logits + r0 * classes, group_rows, classes, columns);
+    LoadColumns<kWide>(labels + r0 * classes, group_rows, classes, label_columns);
     const LaneGroup group = ReduceColumns(columns, classes);
     const __m256d max_low = LowToDouble(group.max);
     const __m256d max_high = HighToDouble(group.max);
@@ -913,8 +925,9 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
     const __m256 rest_share = _mm256_mul_ps(JoinToFloat(rest_low, rest_high), inverse_sum);
     const __m256 single = _mm256_cmp_ps(max_count, one, _CMP_EQ_OQ);
     // Columns past the row are 0: the transpose in StoreColumns reads them, though no store writes them.
-    __m256 gradient[kMaxLanesModeClasses];
-    for (size_t j = 0; j < kMaxLanesModeClasses; ++j) {
+    __m256 gradient[kMaxColumns];
+    const size_t padded_columns = kWide ? (classes + kLanes - 1) / kLanes * kLanes : kMaxLanesModeClasses;
+    for (size_t j = 0; j < padded_columns; ++j) {
       if (j >= classes) {
         gradient[j] = _mm256_setzero_ps();
         continue;
@@ -931,7 +944,7 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
       fixed = _mm256_blendv_ps(fixed, _mm256_sub_ps(_mm256_setzero_ps(), w), infinite_label);
       gradient[j] = _mm256_blendv_ps(g, fixed, dominant);
     }
-    StoreColumns(gradient, group_rows, classes, backprop + r0 * classes);
+    StoreColumns<kWide>(gradient, group_rows, classes, backprop + r0 * classes);
   }
   return negative_lanes != 0;
 }
@@ -944,12 +957,13 @@ float XentRowLoss(const float* labels, const float* logits, size_t classes) {
   return loss;
 }
 
-// Computes cross-entropy over rows of up to 16 classes with XentLanesLoop (see XentLanesWithExactSums).
-template <bool kWithGradient>
+// Computes cross-entropy over rows of up to 16 classes (kMaxWideXentLanesClasses with kWide) with XentLanesLoop
+// (see XentLanesWithExactSums).
+template <bool kWithGradient, bool kWide>
 __attribute__((noinline)) void XentLanes(const float* labels, const float* logits, float* loss, float* backprop,
                                          size_t rows, size_t classes) {
-  XentLanesWithExactSums(XentLanesLoop<false>, XentLanesLoop<true>, XentRowLoss, labels, logits, loss,
-                         kWithGradient ? backprop : nullptr, rows, classes);
+  XentLanesWithExactSums(XentLanesLoop<false, kWide>, XentLanesLoop<true, kWide>, XentRowLoss, labels, logits,
+                         loss, kWithGradient ? backprop : nullptr, rows, classes);
 }
 
 }  // namespace
@@ -959,7 +973,11 @@ void SoftmaxRows(const float* x, float* y, size_t rows, size_t classes) {
     return;
   }
   if (classes <= kMaxLanesModeClasses) {
-    SoftmaxLanes(x, y, rows, classes);
+    SoftmaxLanes<false>(x, y, rows, classes);
+    return;
+  }
+  if (classes <= kMaxWideSoftmaxLanesClasses) {
+    SoftmaxLanes<true>(x, y, rows, classes);
     return;
   }
   // NOTE: rows use ordinary stores even where the output passes StreamingThresholdBytes(). At 16M elements
@@ -979,9 +997,17 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
   }
   if (classes <= kMaxLanesModeClasses) {
     if (backprop != nullptr) {
-      XentLanes<true>(labels, logits, loss, backprop, rows, classes);
+      XentLanes<true, false>(labels, logits, loss, backprop, rows, classes);
     } else {
-      XentLanes<false>(labels, logits, loss, nullptr, rows, classes);
+      XentLanes<false, false>(labels, logits, loss, nullptr, rows, classes);
+    }
+    return;
+  }
+  if (classes <= kMaxWideXentLanesClasses) {
+    if (backprop != nullptr) {
+      XentLanes<true, true>(labels, logits, loss, backprop, rows, classes);
+    } else {
+      XentLanes<false, true>(labels, logits, loss, nullptr, rows, classes);
     }
     return;
   }
