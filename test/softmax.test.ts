@@ -124,7 +124,7 @@ describeEachIsa('softmax', () => {
   });
 
   test('-inf logits give exact zeros', () => {
-    // Long rows take the fast exponential (from 25 classes on AVX2, from 65 on AVX-512), which turns entries
+    // Long rows take the fast exponential (from 25 classes on AVX2, from 49 on AVX-512), which turns entries
     // far below the maximum into 0 or a value below 2^-126. A -inf entry must still give exactly 0.
     const random = createRandom(29);
     for (const classes of [5, 17, 40, 1000]) {

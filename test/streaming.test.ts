@@ -170,7 +170,7 @@ describeEachIsa('large outputs of short rows', () => {
   });
 
   test('softmax over 40 classes matches pieces', () => {
-    // On AVX-512, rows of 17 to 64 classes go through transposed groups of 16 rows, which prefetch ahead on
+    // On AVX-512, rows of 17 to 48 classes go through transposed groups of 16 rows, which prefetch ahead on
     // inputs this large. 40 classes leave a partial chunk of columns, and 212,500 rows a last group of 4.
     const shortRows = ELEMENTS / 40;
     const logits = uniform(createRandom(53), ELEMENTS, -20, 20);

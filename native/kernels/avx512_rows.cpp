@@ -1,6 +1,6 @@
 // AVX-512 row kernels: softmax and fused softmax cross-entropy over dense rows x classes matrices.
 //
-// Rows of more than 64 classes are vectorized within the row. The fast path (most rows) finds the row maximum
+// Rows of more than 48 classes are vectorized within the row. The fast path (most rows) finds the row maximum
 // m and computes e^(x - M), with M the multiple of ln2/16 nearest m (see RowShift), and the sums (float32 over
 // groups of eight vectors, then float64). A third pass writes the output from cache. The rows run as a
 // pipeline, so that the core does not wait on a row's reductions. The pass over row r also finds the maximum
@@ -10,8 +10,8 @@
 // cross-entropy rows with a sum below kMinFastRestSum. Short cross-entropy rows take it too, because it costs
 // less per row.
 //
-// Softmax rows of up to 16 classes are packed several to a vector (SoftmaxSmallRows). Softmax rows of 17 to 64
-// classes and cross-entropy rows of up to 64 are vectorized across rows. A group of 16 rows is loaded and
+// Softmax rows of up to 16 classes are packed several to a vector (SoftmaxSmallRows). Softmax rows of 17 to 48
+// classes and cross-entropy rows of up to 48 are vectorized across rows. A group of 16 rows is loaded and
 // transposed so that lane r is row r (LoadColumns, LoadColumnChunk). The results go back through the same
 // transpose.
 //
@@ -977,7 +977,10 @@ SIMD_NN_ALWAYS_INLINE void StoreColumns(const __m512* columns, size_t rows, size
 // Rows of 17 to this many classes take SoftmaxLanes and XentLanes too, their columns transposed 16 at a time.
 // Vectorized within the row, each row paid its reductions alone: at 64K elements, softmax over 17 classes took
 // 49x a copy and the cross-entropy loss 56x, against 16x and 18x across rows (AMD Zen 5, tools/ab.mjs).
-constexpr size_t kMaxWideLanesClasses = 64;
+// NOTE: a group costs the same for 1 row as for 16, so calls of a few rows pay more than within the row. One
+// row of 48 classes took 360 ns per softmax call instead of 160, and one of 64 took 420. At 64 classes,
+// batches gained only 1.2 to 1.35 times, which is why the limit is 48 (where they gain 1.4 to 1.5 times).
+constexpr size_t kMaxWideLanesClasses = 48;
 
 // Loads columns [first, first + 16) of a group of up to 16 rows of `classes` entries in lane order, as
 // LoadColumns does for a whole row. Columns past the row load as 0.
