@@ -245,7 +245,6 @@ void SoftmaxRow(const float* x, float* y, size_t classes) {
 
   // Pass 2: S = sum of e^(x - M) (M = max where the row shift is not fast). e^(x - M) is stored in y and scaled
   // in place by pass 3.
-  float* const exp_store = y;
   __m256d sum0 = _mm256_setzero_pd();
   __m256d sum1 = _mm256_setzero_pd();
   __m256d sum2 = _mm256_setzero_pd();
@@ -257,7 +256,7 @@ void SoftmaxRow(const float* x, float* y, size_t classes) {
 #pragma GCC unroll 4
       for (size_t k = 0; k < kSumGroup; ++k) {
         e[k] = exp_of(_mm256_loadu_ps(x + i + k * kLanes));
-        _mm256_storeu_ps(exp_store + i + k * kLanes, e[k]);
+        _mm256_storeu_ps(y + i + k * kLanes, e[k]);
       }
       const __m256 group = SumGroup(e);
       sum0 = _mm256_add_pd(sum0, LowToDouble(group));
@@ -265,14 +264,14 @@ void SoftmaxRow(const float* x, float* y, size_t classes) {
     }
     for (; i + kLanes <= classes; i += kLanes) {
       const __m256 e = exp_of(_mm256_loadu_ps(x + i));
-      _mm256_storeu_ps(exp_store + i, e);
+      _mm256_storeu_ps(y + i, e);
       sum2 = _mm256_add_pd(sum2, LowToDouble(e));
       sum3 = _mm256_add_pd(sum3, HighToDouble(e));
     }
     if (i < classes) {
       const __m256i mask = FirstLanes(classes - i);
       const __m256 e = exp_of(LoadRowTail(x + i, mask));
-      _mm256_maskstore_ps(exp_store + i, mask, e);
+      _mm256_maskstore_ps(y + i, mask, e);
       sum2 = _mm256_add_pd(sum2, LowToDouble(e));
       sum3 = _mm256_add_pd(sum3, HighToDouble(e));
     }
@@ -966,6 +965,17 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
                          loss, kWithGradient ? backprop : nullptr, rows, classes);
 }
 
+// Runs the XentLanes instance with the gradient when backprop is not null, else the one without.
+template <bool kWide>
+void XentLanesWithOrWithoutGradient(const float* labels, const float* logits, float* loss, float* backprop,
+                                    size_t rows, size_t classes) {
+  if (backprop != nullptr) {
+    XentLanes<true, kWide>(labels, logits, loss, backprop, rows, classes);
+  } else {
+    XentLanes<false, kWide>(labels, logits, loss, nullptr, rows, classes);
+  }
+}
+
 }  // namespace
 
 void SoftmaxRows(const float* x, float* y, size_t rows, size_t classes) {
@@ -996,19 +1006,11 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
     return;
   }
   if (classes <= kMaxLanesModeClasses) {
-    if (backprop != nullptr) {
-      XentLanes<true, false>(labels, logits, loss, backprop, rows, classes);
-    } else {
-      XentLanes<false, false>(labels, logits, loss, nullptr, rows, classes);
-    }
+    XentLanesWithOrWithoutGradient<false>(labels, logits, loss, backprop, rows, classes);
     return;
   }
   if (classes <= kMaxWideXentLanesClasses) {
-    if (backprop != nullptr) {
-      XentLanes<true, true>(labels, logits, loss, backprop, rows, classes);
-    } else {
-      XentLanes<false, true>(labels, logits, loss, nullptr, rows, classes);
-    }
+    XentLanesWithOrWithoutGradient<true>(labels, logits, loss, backprop, rows, classes);
     return;
   }
   // Ordinary stores at every size, as in SoftmaxRows.

@@ -978,8 +978,8 @@ SIMD_NN_ALWAYS_INLINE void StoreColumns(const __m512* columns, size_t rows, size
 // Vectorized within the row, each row paid its reductions alone: at 64K elements, softmax over 17 classes took
 // 49x a copy and the cross-entropy loss 56x, against 16x and 18x across rows (AMD Zen 5, tools/ab.mjs).
 // NOTE: a group costs the same for 1 row as for 16, so calls of a few rows pay more than within the row. One
-// row of 48 classes took 360 ns per softmax call instead of 160, and one of 64 took 420. At 64 classes,
-// batches gained only 1.2 to 1.35 times, which is why the limit is 48 (where they gain 1.4 to 1.5 times).
+// row of 48 classes took 360 ns per softmax call instead of 160, and one of 64 took 420. At 64 classes and
+// 64K elements, batches gained only 1.2 to 1.35 times, so the limit is 48, where they gain 1.4 to 1.5 times.
 constexpr size_t kMaxWideLanesClasses = 48;
 
 // Loads columns [first, first + 16) of a group of up to 16 rows of `classes` entries in lane order, as
@@ -2148,16 +2148,17 @@ void XentRowsFast(const float* labels, const float* logits, float* loss, float* 
   flush_pending();
 }
 
-// Cross-entropy of all rows through XentRowExact, for rows too short for the fast path to pay off.
+// Cross-entropy of all rows through XentRowExact, for rows too short for the fast path to pay off. Such rows
+// are written with ordinary stores (see kMinStreamingClasses), so no row needs a scratch row.
 void XentRowsExact(const float* labels, const float* logits, float* loss, float* backprop, size_t rows,
-                   size_t classes, float* scratch) {
+                   size_t classes) {
   XentRowStats stats[8];
   for (size_t r0 = 0; r0 < rows; r0 += 8) {
     const size_t count = rows - r0 < 8 ? rows - r0 : 8;
     for (size_t r = 0; r < count; ++r) {
       const size_t offset = (r0 + r) * classes;
       stats[r] = XentRowExact(labels + offset, logits + offset, backprop != nullptr ? backprop + offset : nullptr,
-                              classes, scratch);
+                              classes, nullptr);
     }
     StoreLosses(stats, count, loss + r0);
   }
@@ -2170,9 +2171,9 @@ SIMD_NN_ALWAYS_INLINE __m512d LaneLogSum(__m512d max_count, __m512d rest) {
 
 // Cross-entropy of rows of up to 16 classes (up to kMaxWideLanesClasses with kWide, their columns transposed
 // 16 at a time), 16 rows at a time with one row per lane. The gradient is written when kWithGradient is set
-// (backprop not null). A run-time test would keep e^(x - max) of every
-// column for the gradient in the loss-only case too, which made it about 20% slower (AMD Zen 5). Both
-// instances stay out of line: inlined into SoftmaxXentRows, the loss alone ran about 7% slower.
+// (backprop not null). A run-time test would keep e^(x - max) of every column for the gradient in the
+// loss-only case too, which made it about 20% slower (AMD Zen 5). Both instances stay out of line: inlined
+// into SoftmaxXentRows, the loss alone ran about 7% slower.
 // The loop of XentLanes. Returns whether a label has its sign bit set (-0 included), for
 // XentLanesWithExactSums, which computes again the losses of rows with a negative label.
 template <bool kWithGradient, bool kWide>
@@ -2371,6 +2372,17 @@ __attribute__((noinline)) void XentLanes(const float* labels, const float* logit
                          loss, kWithGradient ? backprop : nullptr, rows, classes);
 }
 
+// Runs the XentLanes instance with the gradient when backprop is not null, else the one without.
+template <bool kWide>
+void XentLanesWithOrWithoutGradient(const float* labels, const float* logits, float* loss, float* backprop,
+                                    size_t rows, size_t classes) {
+  if (backprop != nullptr) {
+    XentLanes<true, kWide>(labels, logits, loss, backprop, rows, classes);
+  } else {
+    XentLanes<false, kWide>(labels, logits, loss, nullptr, rows, classes);
+  }
+}
+
 }  // namespace
 
 void SoftmaxRows(const float* x, float* y, size_t rows, size_t classes) {
@@ -2401,19 +2413,11 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
     return;
   }
   if (classes <= kMaxLanesModeClasses) {
-    if (backprop != nullptr) {
-      XentLanes<true, false>(labels, logits, loss, backprop, rows, classes);
-    } else {
-      XentLanes<false, false>(labels, logits, loss, nullptr, rows, classes);
-    }
+    XentLanesWithOrWithoutGradient<false>(labels, logits, loss, backprop, rows, classes);
     return;
   }
   if (classes <= kMaxWideLanesClasses) {
-    if (backprop != nullptr) {
-      XentLanes<true, true>(labels, logits, loss, backprop, rows, classes);
-    } else {
-      XentLanes<false, true>(labels, logits, loss, nullptr, rows, classes);
-    }
+    XentLanesWithOrWithoutGradient<true>(labels, logits, loss, backprop, rows, classes);
     return;
   }
   alignas(64) float scratch[2 * kScratchFloats];
@@ -2422,7 +2426,7 @@ void SoftmaxXentRows(const float* labels, const float* logits, float* loss, floa
                          rows * classes * sizeof(float) >= StreamingThresholdBytes();
   const size_t min_fast_classes = backprop != nullptr ? kMinFastXentClassesWithGradient : kMinFastXentClasses;
   if (classes < min_fast_classes) {
-    XentRowsExact(labels, logits, loss, backprop, rows, classes, streaming ? scratch : nullptr);
+    XentRowsExact(labels, logits, loss, backprop, rows, classes);
   } else {
     XentRowsFast(labels, logits, loss, backprop, rows, classes, fits_scratch ? scratch : nullptr, streaming);
   }
