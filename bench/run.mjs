@@ -104,11 +104,11 @@ function writeFile(relativePath, text) {
   log(`wrote ${path.relative(repoDir, target)}`);
 }
 
-function writeDocs(results, jsonPath) {
-  const chartName = 'benchmarks.svg';
+function writeDocs(results, jsonPath, page) {
+  const chartName = `${page}.svg`;
   writeFile(path.join('docs', chartName), renderChart(results));
   const jsonLink = path.relative(path.join(repoDir, 'docs'), path.resolve(repoDir, jsonPath)).split(path.sep).join('/');
-  writeFile(path.join('docs', 'benchmarks.md'), renderMarkdown(results, { chartFile: chartName, jsonFile: jsonLink }));
+  writeFile(path.join('docs', `${page}.md`), renderMarkdown(results, { chartFile: chartName, jsonFile: jsonLink }));
 }
 
 async function main() {
@@ -131,7 +131,7 @@ async function main() {
     results.comparisons = compare(results.throughput);
     results.crossovers = crossovers(results.small, results.throughput);
     process.stdout.write(renderConsole(results));
-    if (options.docs) writeDocs(results, options.fromJson);
+    if (options.docs) writeDocs(results, options.fromJson, options.docsPage);
     return;
   }
 
@@ -159,7 +159,7 @@ async function main() {
 
   writeFile(options.out, `${JSON.stringify(results, jsonReplacer, 2)}\n`);
   process.stdout.write(renderConsole(results));
-  if (options.docs) writeDocs(results, options.out);
+  if (options.docs) writeDocs(results, options.out, options.docsPage);
   log(`finished in ${durationSeconds} s`);
 
   if (failures.length > 0) {

@@ -273,12 +273,24 @@ describeEachIsa('softmax', () => {
     expect(Array.from(x)).toEqual(Array.from(expected));
   });
 
-  test('bytes around out untouched', () => {
-    const x = uniform(createRandom(28), 5 * 13, -4, 4);
-    const guarded = new Float32Array(5 * 13 + 6).fill(-7);
-    softmax(x, { shape: [5, 13], out: guarded.subarray(3, 3 + 65) });
-    expect(Array.from(guarded.subarray(0, 3))).toEqual([-7, -7, -7]);
-    expect(Array.from(guarded.subarray(68))).toEqual([-7, -7, -7]);
+  test('bytes around out untouched, and in place gives the same bits', () => {
+    const random = createRandom(28);
+    // Row tails of every length mod 8 and 16, in groups across rows (up to 48 classes) and within rows. The
+    // AVX2 set writes each tail with stores of 16, 8 and 4 bytes.
+    const classCounts = [...Array.from({ length: 56 }, (_, i) => i + 1), 100, 101, 102, 103];
+    for (const classes of classCounts) {
+      for (const rows of [1, 2, 3, 5, 8, 9, 17]) {
+        const elements = rows * classes;
+        const x = uniform(random, elements, -4, 4);
+        const guarded = new Float32Array(elements + 6).fill(-7);
+        const out = guarded.subarray(3, 3 + elements);
+        softmax(x, { shape: [rows, classes], out });
+        expect(Array.from(guarded.subarray(0, 3)), `${rows} x ${classes}`).toEqual([-7, -7, -7]);
+        expect(Array.from(guarded.subarray(3 + elements)), `${rows} x ${classes}`).toEqual([-7, -7, -7]);
+        softmax(x, { shape: [rows, classes], out: x });
+        expect(new Uint32Array(x.buffer), `${rows} x ${classes}`).toEqual(new Uint32Array(out.slice().buffer));
+      }
+    }
   });
 
   test('empty and zero-sized shapes', () => {

@@ -23,6 +23,8 @@ Options:
                         SIMD_NN_ISA=<isa>; 'none' for none (default: every other available one; quick: none)
   --out FILE            JSON output path (default bench/results/latest.json; quick: bench/results/quick.json)
   --docs / --no-docs    write docs/benchmarks.md and docs/benchmarks.svg (default: on for full runs only)
+  --docs-page NAME      write the docs as docs/NAME.md and docs/NAME.svg instead, e.g. benchmarks-zen1 for a
+                        run on another machine (default: benchmarks)
   --from-json FILE      run nothing: print the table and regenerate the docs from an earlier JSON file
   --module SPEC         module to benchmark as simd-nn: a package name or a file path (default simd-nn)
   --seed N              seed of the job order shuffle (default 1)
@@ -71,6 +73,7 @@ export function parseOptions(argv) {
       out: { type: 'string' },
       docs: { type: 'boolean' },
       'no-docs': { type: 'boolean' },
+      'docs-page': { type: 'string', default: 'benchmarks' },
       'from-json': { type: 'string' },
       module: { type: 'string', default: 'simd-nn' },
       seed: { type: 'string', default: '1' },
@@ -104,10 +107,14 @@ export function parseOptions(argv) {
     isa,
     out: values.out ?? (quick ? 'bench/results/quick.json' : 'bench/results/latest.json'),
     docs: values['no-docs'] ? false : (values.docs ?? !quick),
+    docsPage: values['docs-page'],
     module: values.module,
     seed: parsePositiveInteger(values.seed, 'seed'),
   };
 
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(options.docsPage)) {
+    throw new Error(`Invalid --docs-page "${options.docsPage}": use letters, digits, ".", "_" and "-", such as benchmarks-zen1.`);
+  }
   for (const id of options.contenders) contenderById(id);
   if (options.ops) {
     const known = new Set([...OPS, ...SMALL_CALL_OPS].flatMap((op) => [op.id, op.kind]));

@@ -2,9 +2,9 @@
 // The row kernels (softmax, softmax cross-entropy) are in avx2_rows.cpp.
 //
 // Compiled with -mavx2 -mfma. Everything here is intrinsics and plain code inside namespace simd_nn::avx2
-// (see kernel_set.h for why no inline or template code may be shared with other files). Tails use
-// maskload/maskstore around the same vector function as the body, so an element's result does not depend on
-// where it sits.
+// (see kernel_set.h for why no inline or template code may be shared with other files). Tails are loaded with
+// VMASKMOVPS and stored with StoreFirstLanes around the same vector function as the body, so an element's
+// result does not depend on where it sits.
 #include <unistd.h>
 
 #include "avx2_math.h"
@@ -57,8 +57,7 @@ SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, Vecto
   if (streaming) {
     const size_t head = ElementsToAlignment(y) < n ? ElementsToAlignment(y) : n;
     if (head != 0) {
-      const __m256i mask = FirstLanes(head);
-      _mm256_maskstore_ps(y, mask, f(_mm256_maskload_ps(x, mask)));
+      StoreFirstLanes(y, f(_mm256_maskload_ps(x, FirstLanes(head))), head);
     }
     for (i = head; i + kUnroll * kLanes <= n; i += kUnroll * kLanes) {
       __m256 v[kUnroll];
@@ -91,8 +90,7 @@ SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, Vecto
     }
   }
   if (i < n) {
-    const __m256i mask = FirstLanes(n - i);
-    _mm256_maskstore_ps(y + i, mask, f(_mm256_maskload_ps(x + i, mask)));
+    StoreFirstLanes(y + i, f(_mm256_maskload_ps(x + i, FirstLanes(n - i))), n - i);
   }
   if (streaming) {
     _mm_sfence();
@@ -127,7 +125,7 @@ SIMD_NN_ALWAYS_INLINE void StorePartialBlock(float* y, size_t i, size_t n, const
   for (size_t k = 0; k < kBlockVectors; ++k) {
     const size_t first = i + k * kLanes;
     if (first < n) {
-      _mm256_maskstore_ps(y + first, ChunkMask(first, n), block[k]);
+      StoreFirstLanes(y + first, block[k], n - first);
     }
   }
 }
@@ -172,7 +170,7 @@ SIMD_NN_ALWAYS_INLINE void MapElementPairs(const float* a, const float* b, float
     a_block[0] = _mm256_maskload_ps(a, mask);
     block[0] = _mm256_maskload_ps(b, mask);
     f(a_block, block);
-    _mm256_maskstore_ps(y, mask, block[0]);
+    StoreFirstLanes(y, block[0], n);
     return;
   }
 
