@@ -23,7 +23,7 @@ Options:
                         SIMD_NN_ISA=<isa>; 'none' for none (default: every other available one; quick: none)
   --out FILE            JSON output path (default bench/results/latest.json; quick: bench/results/quick.json)
   --docs / --no-docs    write docs/benchmarks.md and docs/benchmarks.svg (default: on for full runs only)
-  --docs-page NAME      write the docs as docs/NAME.md and docs/NAME.svg instead, e.g. benchmarks-zen1 for a
+  --docs-page NAME      write the docs as docs/NAME.md and docs/NAME.svg instead, e.g. benchmarks-avx2 for a
                         run on another machine (default: benchmarks)
   --from-json FILE      run nothing: print the table and regenerate the docs from an earlier JSON file
   --module SPEC         module to benchmark as simd-nn: a package name or a file path (default simd-nn)
@@ -113,7 +113,7 @@ export function parseOptions(argv) {
   };
 
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(options.docsPage)) {
-    throw new Error(`Invalid --docs-page "${options.docsPage}": use letters, digits, ".", "_" and "-", such as benchmarks-zen1.`);
+    throw new Error(`Invalid --docs-page "${options.docsPage}": use letters, digits, ".", "_" and "-", such as benchmarks-avx2.`);
   }
   for (const id of options.contenders) contenderById(id);
   if (options.ops) {

@@ -361,7 +361,7 @@ SIMD_NN_ALWAYS_INLINE __m256i HalfRowMask(size_t classes, size_t h) {
 // `available` is the number of floats from `group` to the end of the array. Where 8 floats from a row's half
 // stay inside it, the half is loaded whole and the entries past the row (the next row's) are cleared. Against
 // a VMASKMOVPS load there, softmax over 10 classes took 0.96 of the time, the loss 0.90 and the loss with
-// backprop 0.95 (AMD Zen 1, tools/ab.mjs).
+// backprop 0.95 (AMD EPYC of family 23, tools/ab.mjs).
 template <bool kWide>
 SIMD_NN_ALWAYS_INLINE void LoadColumns(const float* group, size_t rows, size_t classes, size_t available,
                                        __m256* columns) {
