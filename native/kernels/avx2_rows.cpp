@@ -75,7 +75,7 @@ void FillNaN(float* y, size_t n) {
     _mm256_storeu_ps(y + i, nan);
   }
   if (i < n) {
-    _mm256_maskstore_ps(y + i, FirstLanes(n - i), nan);
+    StoreFirstLanes(y + i, nan, n - i);
   }
 }
 
