@@ -273,7 +273,7 @@ describeEachIsa('softmax', () => {
     expect(Array.from(x)).toEqual(Array.from(expected));
   });
 
-  test('bytes around out untouched, and in place gives the same bits', () => {
+  test('row tails: guards kept, in place identical', () => {
     const random = createRandom(28);
     // Row tails of every length mod 8 and 16, in groups across rows (up to 48 classes) and within rows. The
     // AVX2 set writes each tail with stores of 16, 8 and 4 bytes.

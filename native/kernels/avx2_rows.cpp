@@ -770,6 +770,8 @@ void StoreLosses(const XentRowStats* stats, size_t count, float* loss) {
   const __m256d row_loss =
       LossFromStats(_mm256_maskload_pd(label_sum, mask), log_sum, _mm256_maskload_pd(weighted_shift, mask),
                     _mm256_maskload_pd(label_at_max, mask));
+  // count is at most kLossBatch = 4, so the undefined upper lanes of the cast are never stored.
+  static_assert(kLossBatch <= 4, "StoreLosses stores the 4 losses of one float64 vector");
   StoreFirstLanes(loss, _mm256_castps128_ps256(_mm256_cvtpd_ps(row_loss)), count);
 }
 

@@ -112,13 +112,14 @@ struct Regions {
 size_t calls = 0;
 size_t failures = 0;
 
-void Expect(const Regions& regions, const char* set, const char* what, size_t rows, size_t classes) {
+void Expect(const Regions& regions, const char* set, const char* kernel_call, size_t rows, size_t classes) {
   ++calls;
   const size_t changed = regions.logits.CountChangedOutside() + regions.labels.CountChangedOutside() +
                          regions.out.CountChangedOutside() + regions.loss.CountChangedOutside();
   if (changed != 0) {
     if (failures < 20) {
-      fprintf(stderr, "%s %s, %zu x %zu: %zu floats outside the arrays changed\n", set, what, rows, classes, changed);
+      fprintf(stderr, "%s %s, %zu x %zu: %zu floats outside the arrays changed\n", set, kernel_call, rows, classes,
+              changed);
     }
     ++failures;
   }

@@ -5,13 +5,13 @@
  */
 import { afterAll, beforeAll, describe } from 'vitest';
 
-import { binding } from '../../lib/binding';
+import { binding, type IsaName } from '../../lib/binding';
 
 /** The sets available here, best first. */
 export const AVAILABLE_ISAS = binding.info().available;
 
 /** The sets built into the addon on this architecture, best first. */
-const BUILT_ISAS = process.arch === 'x64' ? ['avx512', 'avx2', 'scalar'] : ['scalar'];
+const BUILT_ISAS: IsaName[] = process.arch === 'x64' ? ['avx512', 'avx2', 'scalar'] : ['scalar'];
 
 /**
  * Declares `body` once per available instruction set, with that set active while its tests run. A set built in
