@@ -445,16 +445,23 @@ void SoftmaxLanes(const float* x, float* y, size_t rows, size_t classes) {
     const __m256 lower = _mm256_fmadd_ps(n_of_max, _mm256_set1_ps(static_cast<float>(approx::kLn2 / 8.0)),
                                          _mm256_set1_ps(-87.9f));
 
+    // The exponentials in loops of their own, then the sums in the same order: softmax over 10 to 24 classes
+    // took 0.91 to 0.94 of the time of one loop with both (AMD EPYC of family 23, tools/ab.mjs, both orders).
+    if (any_slow) {
+      for (size_t j = 0; j < classes; ++j) {
+        columns[j] = _mm256_blendv_ps(ExpShiftedFast(columns[j], magic, lower),
+                                      ExpShifted(columns[j], group.max, group.neg_max), slow);
+      }
+    } else {
+      for (size_t j = 0; j < classes; ++j) {
+        columns[j] = ExpShiftedFast(columns[j], magic, lower);
+      }
+    }
     __m256d sum_low = _mm256_setzero_pd();
     __m256d sum_high = _mm256_setzero_pd();
     for (size_t j = 0; j < classes; ++j) {
-      __m256 e = ExpShiftedFast(columns[j], magic, lower);
-      if (any_slow) {
-        e = _mm256_blendv_ps(e, ExpShifted(columns[j], group.max, group.neg_max), slow);
-      }
-      columns[j] = e;
-      sum_low = _mm256_add_pd(sum_low, LowToDouble(e));
-      sum_high = _mm256_add_pd(sum_high, HighToDouble(e));
+      sum_low = _mm256_add_pd(sum_low, LowToDouble(columns[j]));
+      sum_high = _mm256_add_pd(sum_high, HighToDouble(columns[j]));
     }
     const __m256d one = _mm256_set1_pd(1.0);
     const __m256 inverse_sum = JoinToFloat(_mm256_div_pd(one, sum_low), _mm256_div_pd(one, sum_high));
@@ -835,14 +842,16 @@ __attribute__((noinline)) bool XentLanesLoop(const float* labels, const float* l
     __m256d label_low = _mm256_setzero_pd();
     __m256d label_high = _mm256_setzero_pd();
     __m256 label_signs = _mm256_setzero_ps();
+    // The exponentials first, in a loop of their own (see SoftmaxLanes): the loss and the loss with backprop
+    // over 10 and 40 classes took 0.92 to 0.96 of the time.
+    for (size_t j = 0; j < classes; ++j) {
+      exps[j] = ExpShifted<true>(columns[j], group.max, group.neg_max);
+    }
     for (size_t j = 0; j < classes; ++j) {
       const __m256 v = columns[j];
       const __m256 w = label_columns[j];
       label_signs = _mm256_or_ps(label_signs, w);
-      const __m256 e = ExpShifted<true>(v, group.max, group.neg_max);
-      if constexpr (kWithGradient) {
-        exps[j] = e;
-      }
+      const __m256 e = exps[j];
       const __m256 at_max = _mm256_cmp_ps(v, group.max, _CMP_EQ_OQ);
       max_count = _mm256_add_ps(max_count, _mm256_and_ps(at_max, one));
       const __m256 rest_terms = _mm256_andnot_ps(at_max, e);
