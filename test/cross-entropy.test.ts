@@ -759,7 +759,7 @@ describeEachIsa('softmax cross-entropy', () => {
   test('bytes around out and backprop untouched', () => {
     const random = createRandom(38);
     // Short rows are written from lane order a row at a time, and most row counts leave a partial group. The
-    // AVX2 set writes row tails and the losses of a partial group with stores of 16, 8 and 4 bytes.
+    // AVX2 set writes row tails and the losses of a partial group with stores of 32, 16, 8 and 4 bytes.
     const shapes: [number, number][] = [];
     for (const classes of [...Array.from({ length: 56 }, (_, i) => i + 1), 100, 101, 102, 103]) {
       for (const rows of [1, 2, 3, 5, 8, 9, 17, 21]) {

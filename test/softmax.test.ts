@@ -275,8 +275,8 @@ describeEachIsa('softmax', () => {
 
   test('row tails: guards kept, in place identical', () => {
     const random = createRandom(28);
-    // Row tails of every length mod 8 and 16, in groups across rows (up to 48 classes) and within rows. The
-    // AVX2 set writes each tail with stores of 16, 8 and 4 bytes.
+    // Row tails of every length mod 8 and 16, in groups across rows (up to 24 classes on AVX2, 48 on AVX-512)
+    // and within rows. The AVX2 set writes each tail with stores of 32, 16, 8 and 4 bytes.
     const classCounts = [...Array.from({ length: 56 }, (_, i) => i + 1), 100, 101, 102, 103];
     for (const classes of classCounts) {
       for (const rows of [1, 2, 3, 5, 8, 9, 17]) {

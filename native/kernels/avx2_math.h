@@ -42,8 +42,8 @@ static SIMD_NN_ALWAYS_INLINE __m256i ChunkMask(size_t k0, size_t n) {
 
 // Stores lanes [0, count) of v at p (all 8 where count is 8 or more) with ordinary stores of 32, 16, 8 and 4
 // bytes, the way VMASKMOVPS would with FirstLanes(count). On an AMD EPYC of family 23 (Zen or Zen 2), a
-// VMASKMOVPS store took about 12 cycles whatever its mask, four times an ordinary store. Short rows paid it on
-// every row: a quarter of the time of softmax over 10 classes (perf).
+// VMASKMOVPS store took about 12 cycles in a loop of them, whatever its mask: four times an ordinary store.
+// Short rows paid it on every row: a quarter of the time of softmax over 10 classes (perf).
 static SIMD_NN_ALWAYS_INLINE void StoreFirstLanes(float* p, __m256 v, size_t count) {
   if (count >= kLanes) {
     _mm256_storeu_ps(p, v);

@@ -204,8 +204,8 @@ int main() {
   page_bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   Regions regions;
 
-  // Class counts around every multiple of 8 and 16 up to 56 (the AVX2 and AVX-512 rows run across rows up to
-  // 40 and 48 classes), and rows vectorized within the row with every tail length.
+  // Every class count up to 56 (rows run across rows up to 24 or 40 classes on AVX2 and 48 on AVX-512), and
+  // rows vectorized within the row with every tail length mod 8.
   size_t class_counts[80];
   size_t class_count_total = 0;
   for (size_t classes = 1; classes <= 56; ++classes) {
