@@ -16,7 +16,7 @@ bool AlwaysSupported() { return true; }
 #if defined(SIMD_NN_HAVE_X86_SETS)
 // Returns whether the CPU has PREFETCHW (CPUID leaf 0x80000001, ECX bit 8, "PRFCHW"). It reads CPUID itself,
 // because clang's __builtin_cpu_supports does not know "prfchw" (clang 14 rejects it at compile time).
-bool SupportsPrefetchW() {
+[[maybe_unused]] bool SupportsPrefetchW() {
   unsigned eax = 0;
   unsigned ebx = 0;
   unsigned ecx = 0;
@@ -33,9 +33,14 @@ bool SupportsAvx2() {
 // The AVX-512 set uses the F, VL, BW and DQ subsets, and PREFETCHW (CPUID flag PRFCHW). A CPU that lacks any
 // of them gets the AVX2 set.
 bool SupportsAvx512() {
+#if defined(SIMD_NN_EMULATED_AVX512)
+  // The test build that emulates AVX-512 intrinsics (CMake option SIMD_NN_EMULATE_AVX512) needs only AVX2.
+  return SupportsAvx2();
+#else
   __builtin_cpu_init();
   return SupportsAvx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && SupportsPrefetchW();
+#endif
 }
 #endif
 

@@ -5,6 +5,10 @@
 #   clang        clang++ with the project's flags (CXX_CLANG names another clang++ binary)
 #   gcc-O1       g++ at -O1 instead of -O2
 #   gcc-znver3   g++ at -O2 tuned for AMD Zen 3 (-mtune=znver3, which -march=native implies on Zen 3 to 5)
+#   avx512-emulated
+#                g++ with the AVX-512 set's intrinsics replaced by plain C++, so that the set's tests run on a
+#                CPU with AVX2 but without AVX-512 (test/avx512-emulation/intrinsics.h). It also runs the
+#                guard-page check on that build.
 #
 # A second compiler keeps the sources building where the default one is not GCC (macOS, FreeBSD). The GCC
 # variants check the code GCC makes of the kernels under other flags: GCC 12.2 at -O1, -Os and with
@@ -17,6 +21,7 @@ cd "$(dirname "$0")/../.."
 name="${1:-}"
 compiler=g++
 optimize="-O2"
+extra_options=()
 case "$name" in
   clang)
     compiler="${CXX_CLANG:-clang++}"
@@ -27,8 +32,12 @@ case "$name" in
   gcc-znver3)
     optimize="-O2;-mtune=znver3"
     ;;
+  avx512-emulated)
+    extra_options=(--CDSIMD_NN_EMULATE_AVX512=ON)
+    ;;
   *)
-    echo "Invalid build name '$name': expected clang, gcc-O1 or gcc-znver3 (test/builds/run.sh clang)." >&2
+    echo "Invalid build name '$name': expected clang, gcc-O1, gcc-znver3 or avx512-emulated" \
+      "(test/builds/run.sh clang)." >&2
     exit 2
     ;;
 esac
@@ -38,7 +47,8 @@ if ! command -v "$compiler" >/dev/null; then
 fi
 "$compiler" --version | head -n 1
 
-npx cmake-js compile -O "build-$name" --CDCMAKE_CXX_COMPILER="$compiler" --CDSIMD_NN_OPTIMIZE_FLAGS="$optimize"
+npx cmake-js compile -O "build-$name" --CDCMAKE_CXX_COMPILER="$compiler" --CDSIMD_NN_OPTIMIZE_FLAGS="$optimize" \
+  "${extra_options[@]}"
 
 saved=""
 if [ -f build/Release/simd_nn.node ]; then
@@ -63,3 +73,8 @@ if [ "$name" = clang ] && command -v readelf >/dev/null && ! readelf -p .comment
   exit 1
 fi
 npx vitest run
+
+if [ "$name" = avx512-emulated ]; then
+  g++ -O2 -Wall -Inative -o "build-$name/guard-pages" test/native/guard-pages.cpp "build-$name/libsimd_nn_core.a"
+  "build-$name/guard-pages"
+fi
