@@ -72,6 +72,16 @@ if [ "$name" = clang ] && command -v readelf >/dev/null && ! readelf -p .comment
   echo "build/Release/simd_nn.node was not compiled by clang; check CMAKE_CXX_COMPILER in build-clang/." >&2
   exit 1
 fi
+if [ "$name" = avx512-emulated ]; then
+  # Without the emulated set in the list, the suite would skip the AVX-512 tests and still pass.
+  node -e '
+    const { available } = require("./build/Release/simd_nn.node").info();
+    if (!available.includes("avx512")) {
+      console.error(`The emulated build lists ${available.join(", ")}, not avx512. Does this CPU have AVX2?`);
+      process.exit(1);
+    }
+  '
+fi
 npx vitest run
 
 if [ "$name" = avx512-emulated ]; then
