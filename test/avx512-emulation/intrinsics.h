@@ -12,10 +12,10 @@
 // non-temporal stores trap on an address that is not 64-byte aligned, as the instructions fault.
 // The reductions combine lanes in the order of GCC 12's <avx512fintrin.h>, which decides their rounding.
 //
-// NOTE: VRCP14PS is approximated by 1/x with its significand cut to 14 bits, so its error is below 2^-14 like
-// the instruction's. The instruction's own table gives other bits, so emulated results may differ from an
-// AVX-512 CPU's by the rounding that the kernels' correction step leaves. The tests' ulp bounds hold for
-// both. Only the accuracy sweep on a real AVX-512 CPU measures the shipped set.
+// NOTE: VRCP14PS cannot be copied, because its table is the CPU's own. Its emulation errs by close to the
+// 2^-14 the instruction allows, upward or downward by input, which tests the kernels' correction step harder
+// than a CPU does. So emulated results may differ from an AVX-512 CPU's in the rounding that step leaves.
+// The tests' ulp bounds hold for both. Only the accuracy sweep on a real AVX-512 CPU measures the shipped set.
 #ifndef SIMD_NN_TEST_AVX512_EMULATION_INTRINSICS_H_
 #define SIMD_NN_TEST_AVX512_EMULATION_INTRINSICS_H_
 
@@ -181,10 +181,12 @@ inline float FixUpLane(float destination, float x, int32_t table) {
   }
 }
 
-// VRANGEPS for one lane, as Bochs models it (cpu/softfloat3e/f32_range.c). imm8 bits 1:0 choose min, max, min of magnitudes or max of magnitudes, and bits 3:2
-// take the sign from a, from the chosen value, or set it to 0 or 1. A signaling NaN returns quieted, without
-// the sign step. A quiet NaN loses to the other operand, as a missing value would. Of zeros with opposite
-// signs, min picks -0 and max +0, and of equal magnitudes min picks b and max picks a.
+// VRANGEPS for one lane, as the Intel SDM's tables for VRANGEPS give it. imm8 bits 1:0 choose min, max, min
+// of magnitudes or max of magnitudes, and bits 3:2 take the sign from a, from the chosen value, or set it to 0
+// or 1. A signaling NaN returns quieted, without the sign step. A quiet NaN loses to the other operand, as a
+// missing value would. Of two operands with opposite signs and equal magnitudes, zeros included, both min
+// choices pick the negative one and both max choices the positive one. Bochs (cpu/softfloat3e/f32_range.c)
+// picks b for min and a for max of equal magnitudes instead.
 inline float RangeLane(float a, float b, int control) {
   if (IsSignaling(a)) {
     return Quiet(a);
@@ -201,9 +203,12 @@ inline float RangeLane(float a, float b, int control) {
     chosen = b;
   } else if (!magnitudes && std::signbit(a) != std::signbit(b)) {
     chosen = std::signbit(a) != maximum ? a : b;
-  } else if (magnitudes) {
+  } else if (magnitudes && std::fabs(a) != std::fabs(b)) {
     const bool a_smaller = std::fabs(a) < std::fabs(b);
     chosen = a_smaller != maximum ? a : b;
+  } else if (magnitudes) {
+    // Equal magnitudes: the negative operand for min and the positive one for max.
+    chosen = std::signbit(a) != maximum ? a : b;
   } else {
     chosen = (a < b) != maximum ? a : b;
   }
@@ -232,16 +237,23 @@ inline bool InClass(float x, int classes) {
   return found;
 }
 
-// An approximate reciprocal with relative error below 2^-14, standing in for VRCP14PS (see the NOTE above).
+// An approximate reciprocal for VRCP14PS (see the NOTE above). It is 1/x times 1 + 2^-14 - 2^-20, or times
+// 1 - 2^-14 + 2^-20 where x has an even number of set bits, rounded to float: below the instruction's 2^-14
+// relative error. Powers of two, zeros, infinities and results outside the normal range are exact, as on the
+// CPU, except that the CPU gives results below 2^-126 to about 18 bits.
 inline float ApproximateReciprocal(float x) {
   if (std::isnan(x)) {
     return Quiet(x);
   }
-  const float exact = 1.0f / x;
-  if (std::isinf(exact) || exact == 0 || std::fpclassify(exact) == FP_SUBNORMAL) {
-    return exact;
+  const double exact = 1.0 / static_cast<double>(x);
+  const float rounded = static_cast<float>(exact);
+  const bool power_of_two = (BitsOf(x) & 0x007FFFFFu) == 0;
+  if (power_of_two || std::fpclassify(x) != FP_NORMAL || std::fpclassify(rounded) != FP_NORMAL) {
+    return rounded;
   }
-  return FloatFromBits(BitsOf(exact) & ~((1u << 9) - 1u));
+  const double offset = std::ldexp(1.0, -14) - std::ldexp(1.0, -20);
+  const bool upward = (__builtin_popcount(BitsOf(x)) & 1) != 0;
+  return static_cast<float>(exact * (upward ? 1.0 + offset : 1.0 - offset));
 }
 
 #define SIMD_NN_EMULATION_LANES(count, expression) \
@@ -300,6 +312,11 @@ inline float FusedMultiplyAddDownward(float a, float b, float c) {
   const double sum = product + static_cast<double>(c);
   if (!std::isfinite(sum)) {
     return FusedLane(a, b, c, false, false);
+  }
+  if (sum == 0) {
+    // A zero sum is exact. Rounding toward minus infinity makes it -0 unless both terms are +0, as FMA3
+    // does under MXCSR round-down.
+    return product == 0 && !std::signbit(product) && !std::signbit(c) ? 0.0f : -0.0f;
   }
   const double c_part = sum - product;
   const double error = (product - (sum - c_part)) + (static_cast<double>(c) - c_part);
@@ -587,9 +604,9 @@ inline __m512 CastToPs(__m512i a) { return (__m512)a; }
 inline __m512d CastToPd(__m512 a) { return (__m512d)a; }
 inline __m512i CastToSi512(__m512 a) { return (__m512i)a; }
 inline __m512 Widen(__m256 a) {
-  // The intrinsic leaves the upper half undefined, and the emulation fills it with zeros.
-  __m512 r{};
-  SIMD_NN_EMULATION_LANES(8, r[i] = a[i])
+  // The intrinsic leaves the upper half undefined. Quiet NaNs there make any use of it show in the results.
+  __m512 r;
+  SIMD_NN_EMULATION_LANES(16, r[i] = i < 8 ? a[i] : FloatFromBits(0x7FC00000u))
   return r;
 }
 inline __m256 LowHalf(__m512 a) {

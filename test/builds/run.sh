@@ -13,12 +13,23 @@
 # A second compiler keeps the sources building where the default one is not GCC (macOS, FreeBSD). The GCC
 # variants check the code GCC makes of the kernels under other flags: GCC 12.2 at -O1, -Os and with
 # -mtune=znver3 once counted entries at a row maximum from stale stack memory, while the default build was
-# right. The suite loads build/Release/simd_nn.node, so the other build goes there for the run, and the file
-# that was there before comes back afterwards. Exits non-zero if the build or a test fails.
+# right. The run swaps the other build into build/Release for the suite, and puts the former file back
+# afterwards (see below). Exits non-zero if the build or a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 name="${1:-}"
+if [ -z "$name" ]; then
+  echo "Missing build name: expected clang, gcc-O1, gcc-znver3 or avx512-emulated (test/builds/run.sh clang)." >&2
+  exit 2
+fi
+
+# Two runs in one checkout would swap build/Release/simd_nn.node under each other, so they take turns.
+mkdir -p build/Release
+exec 9>build/.builds-run.lock
+if command -v flock >/dev/null; then
+  flock 9
+fi
 compiler=g++
 optimize="-O2"
 extra_options=()
@@ -50,22 +61,32 @@ fi
 npx cmake-js compile -O "build-$name" --CDCMAKE_CXX_COMPILER="$compiler" --CDSIMD_NN_OPTIMIZE_FLAGS="$optimize" \
   "${extra_options[@]}"
 
-saved=""
+# The suite loads build/Release/simd_nn.node, so the other build goes there for the run. The file that was
+# there waits in simd_nn.node.saved beside it and comes back at exit. A run killed before it could put the file
+# back (kill -9, the OOM killer) leaves the saved copy, which the next run restores first.
+saved=build/Release/simd_nn.node.saved
+absent=build/Release/simd_nn.node.absent
+if [ -f "$saved" ]; then
+  echo "Restoring build/Release/simd_nn.node from $saved, left by a run that was killed." >&2
+  mv "$saved" build/Release/simd_nn.node
+elif [ -f "$absent" ]; then
+  rm -f build/Release/simd_nn.node "$absent"
+fi
 if [ -f build/Release/simd_nn.node ]; then
-  saved="$(mktemp)"
   cp build/Release/simd_nn.node "$saved"
+else
+  touch "$absent"
 fi
 restore() {
-  if [ -n "$saved" ]; then
-    cp "$saved" build/Release/simd_nn.node
-    rm -f "$saved"
+  if [ -f "$saved" ]; then
+    mv "$saved" build/Release/simd_nn.node
   else
-    rm -f build/Release/simd_nn.node
+    rm -f build/Release/simd_nn.node "$absent"
   fi
 }
 trap restore EXIT
 
-mkdir -p build/Release
+
 cp "build-$name/Release/simd_nn.node" build/Release/simd_nn.node
 # The addon's .comment section names the compilers of its objects (GCC's runtime objects too).
 if [ "$name" = clang ] && command -v readelf >/dev/null && ! readelf -p .comment build/Release/simd_nn.node | grep -q clang; then
