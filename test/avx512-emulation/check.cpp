@@ -1,14 +1,18 @@
-// Compares every function of intrinsics.h with the AVX-512 instruction it replaces, on random and special
-// operands, so that the emulated test build can be trusted to run the AVX-512 set's code as a CPU would.
+// Compares the functions of intrinsics.h with the instructions they replace, on random and special operands, so
+// that the emulated test build can be trusted to run the AVX-512 set's code as a CPU would.
+//
+// Built with AVX-512 flags, it compares every function with the AVX-512 instruction, and needs a CPU with
+// AVX-512 F, VL, BW and DQ. Built with -mavx2 -mfma, it compares the functions that have an AVX2 counterpart
+// (arithmetic, FMA in both rounding modes the kernels use, max, min, comparisons, in-lane shuffles,
+// conversions, masked loads and stores) with it, on any AVX2 CPU. test/avx512-emulation/check.sh builds both
+// and runs what the CPU supports.
 //
 // Results must match bit for bit, with two exceptions. In the results of arithmetic and FMA intrinsics a NaN
 // matches any NaN, because the compiler may swap the operands of those instructions, which changes the NaN
 // the CPU returns when both are NaN. VRCP14PS only has to stay within its documented 2^-14 relative error on
 // both sides. Each immediate the kernels pass is checked, and a few more. The setzero intrinsics are left out:
-// the header defines them as macros.
-//
-// Needs a CPU with AVX-512 F, VL, BW and DQ; test/avx512-emulation/check.sh builds it, and runs it only on such
-// a CPU. It prints each mismatch (up to 20 per function) and exits with 1 if any was found.
+// the header defines them as macros. It prints each mismatch (up to 20 per function) and exits with 1 if any
+// was found.
 #define SIMD_NN_AVX512_EMULATION_FUNCTIONS_ONLY
 #include "intrinsics.h"
 
@@ -85,15 +89,6 @@ __m512i RandomSi512() {
   return v;
 }
 
-// Exponents from -160 to 160 in steps of 1/4, the range VSCALEFPS gets in the kernels, and a quarter of
-// operands from RandomFloat.
-__m512 RandomScale() {
-  __m512 v;
-  for (int i = 0; i < 16; ++i) {
-    v[i] = NextBits() % 4 == 0 ? RandomFloat() : static_cast<float>(static_cast<int>(NextBits() % 1280) - 640) / 4.0f;
-  }
-  return v;
-}
 
 // Whether any NaN matches any NaN (kAny), or the bits must match (kExact).
 enum class NaNs { kExact, kAny };
@@ -142,12 +137,25 @@ void Expect(const char* name, __m512i real, __m512i emulated) {
   }
 }
 
-void ExpectScalar(const char* name, double real, double emulated, NaNs nans = NaNs::kExact) {
-  if (!SameDouble(real, emulated, nans)) Report(name, 0, real, emulated);
-}
 
 void ExpectMask(const char* name, unsigned real, unsigned emulated) {
   if (real != emulated) Report(name, -1, real, emulated);
+}
+
+#if defined(__AVX512F__)
+
+// Exponents from -160 to 160 in steps of 1/4, the range VSCALEFPS gets in the kernels, and a quarter of
+// operands from RandomFloat.
+__m512 RandomScale() {
+  __m512 v;
+  for (int i = 0; i < 16; ++i) {
+    v[i] = NextBits() % 4 == 0 ? RandomFloat() : static_cast<float>(static_cast<int>(NextBits() % 1280) - 640) / 4.0f;
+  }
+  return v;
+}
+
+void ExpectScalar(const char* name, double real, double emulated, NaNs nans = NaNs::kExact) {
+  if (!SameDouble(real, emulated, nans)) Report(name, 0, real, emulated);
 }
 
 // VRCP14PS: both within 2^-14 of 1/x where 1/x is a normal float, and the same value where the result is
@@ -411,20 +419,224 @@ void CheckSets() {
          emu::SetrEpi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, xi));
 }
 
+#else  // !defined(__AVX512F__)
+
+// Without AVX-512, the functions that have an AVX2 counterpart are checked against it, one 256-bit half (or
+// quarter, for conversions) at a time. Those counterparts follow the same rules for NaNs, signed zeros and
+// rounding, lane for lane, so every CI run checks this part of the emulation.
+
+__m256 HalfOf(__m512 v, int half) {
+  __m256 r;
+  std::memcpy(&r, reinterpret_cast<const char*>(&v) + 32 * half, sizeof r);
+  return r;
+}
+
+__m256d HalfOf(__m512d v, int half) {
+  __m256d r;
+  std::memcpy(&r, reinterpret_cast<const char*>(&v) + 32 * half, sizeof r);
+  return r;
+}
+
+__m256i HalfOf(__m512i v, int half) {
+  __m256i r;
+  std::memcpy(&r, reinterpret_cast<const char*>(&v) + 32 * half, sizeof r);
+  return r;
+}
+
+template <typename Wide, typename Half>
+Wide Join(Half low, Half high) {
+  Wide r;
+  std::memcpy(&r, &low, sizeof low);
+  std::memcpy(reinterpret_cast<char*>(&r) + sizeof low, &high, sizeof high);
+  return r;
+}
+
+// Applies an AVX2 operation to each half of 512-bit operands.
+template <typename Wide, typename Operation>
+Wide ByHalves(Wide a, Wide b, Operation operation) {
+  return Join<Wide>(operation(HalfOf(a, 0), HalfOf(b, 0)), operation(HalfOf(a, 1), HalfOf(b, 1)));
+}
+
+template <typename Wide, typename Operation>
+Wide ByHalves(Wide a, Wide b, Wide c, Operation operation) {
+  return Join<Wide>(operation(HalfOf(a, 0), HalfOf(b, 0), HalfOf(c, 0)),
+                    operation(HalfOf(a, 1), HalfOf(b, 1), HalfOf(c, 1)));
+}
+
+// FMA3 with MXCSR set to round toward minus infinity. The empty asm statements keep the compiler from moving
+// the FMA across the MXCSR writes.
+__m256 FusedMultiplyAddDownward256(__m256 a, __m256 b, __m256 c) {
+  const unsigned saved = _mm_getcsr();
+  _mm_setcsr((saved & ~0x6000u) | 0x2000u);
+  __asm__ volatile("" : "+x"(a), "+x"(b), "+x"(c));
+  __m256 r = _mm256_fmadd_ps(a, b, c);
+  __asm__ volatile("" : "+x"(r));
+  _mm_setcsr(saved);
+  return r;
+}
+
+template <int... kPredicates>
+void ExpectComparisons256(__m512 a, __m512 b, __m512d ad, __m512d bd, std::integer_sequence<int, kPredicates...>) {
+  const auto mask_ps = [&](auto predicate) {
+    constexpr int kPredicate = decltype(predicate)::value;
+    return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(HalfOf(a, 0), HalfOf(b, 0), kPredicate))) |
+           static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(HalfOf(a, 1), HalfOf(b, 1), kPredicate))) << 8;
+  };
+  const auto mask_pd = [&](auto predicate) {
+    constexpr int kPredicate = decltype(predicate)::value;
+    return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(HalfOf(ad, 0), HalfOf(bd, 0), kPredicate))) |
+           static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(HalfOf(ad, 1), HalfOf(bd, 1), kPredicate))) << 4;
+  };
+  (ExpectMask("_mm512_cmp_ps_mask", mask_ps(std::integral_constant<int, kPredicates>{}),
+              emu::CompareMask(a, b, kPredicates)),
+   ...);
+  (ExpectMask("_mm512_cmp_pd_mask", mask_pd(std::integral_constant<int, kPredicates>{}),
+              emu::CompareMaskPd(ad, bd, kPredicates)),
+   ...);
+}
+
+template <int... kControls>
+void ExpectShuffles256(__m512 a, __m512 b, std::integer_sequence<int, kControls...>) {
+  (Expect("_mm512_shuffle_ps",
+          ByHalves(a, b, [](__m256 x, __m256 y) { return _mm256_shuffle_ps(x, y, kControls); }),
+          emu::Shuffle(a, b, kControls)),
+   ...);
+  (Expect("_mm512_permute_ps", ByHalves(a, a, [](__m256 x, __m256) { return _mm256_permute_ps(x, kControls); }),
+          emu::Permute(a, kControls)),
+   ...);
+}
+
+void CheckAgainstAvx2() {
+  const __m512 a = RandomPs();
+  const __m512 b = RandomPs();
+  const __m512 c = RandomPs();
+  const __m512d ad = RandomPd();
+  const __m512d bd = RandomPd();
+  const __m512d cd = RandomPd();
+  const __m512i ia = RandomSi512();
+  const __m512i ib = RandomSi512();
+
+  Expect("_mm512_add_ps", ByHalves(a, b, [](__m256 x, __m256 y) { return _mm256_add_ps(x, y); }), emu::Add(a, b),
+         NaNs::kAny);
+  Expect("_mm512_sub_ps", ByHalves(a, b, [](__m256 x, __m256 y) { return _mm256_sub_ps(x, y); }), emu::Sub(a, b),
+         NaNs::kAny);
+  Expect("_mm512_mul_ps", ByHalves(a, b, [](__m256 x, __m256 y) { return _mm256_mul_ps(x, y); }), emu::Mul(a, b),
+         NaNs::kAny);
+  Expect("_mm512_div_ps", ByHalves(a, b, [](__m256 x, __m256 y) { return _mm256_div_ps(x, y); }), emu::Div(a, b),
+         NaNs::kAny);
+  Expect("_mm512_add_pd", ByHalves(ad, bd, [](__m256d x, __m256d y) { return _mm256_add_pd(x, y); }),
+         emu::AddPd(ad, bd), NaNs::kAny);
+  Expect("_mm512_sub_pd", ByHalves(ad, bd, [](__m256d x, __m256d y) { return _mm256_sub_pd(x, y); }),
+         emu::SubPd(ad, bd), NaNs::kAny);
+  Expect("_mm512_mul_pd", ByHalves(ad, bd, [](__m256d x, __m256d y) { return _mm256_mul_pd(x, y); }),
+         emu::MulPd(ad, bd), NaNs::kAny);
+  Expect("_mm512_div_pd", ByHalves(ad, bd, [](__m256d x, __m256d y) { return _mm256_div_pd(x, y); }),
+         emu::DivPd(ad, bd), NaNs::kAny);
+
+  Expect("_mm512_fmadd_ps",
+         ByHalves(a, b, c, [](__m256 x, __m256 y, __m256 z) { return _mm256_fmadd_ps(x, y, z); }),
+         emu::FusedMultiplyAdd(a, b, c), NaNs::kAny);
+  Expect("_mm512_fmsub_ps",
+         ByHalves(a, b, c, [](__m256 x, __m256 y, __m256 z) { return _mm256_fmsub_ps(x, y, z); }),
+         emu::FusedMultiplySubtract(a, b, c), NaNs::kAny);
+  Expect("_mm512_fnmadd_ps",
+         ByHalves(a, b, c, [](__m256 x, __m256 y, __m256 z) { return _mm256_fnmadd_ps(x, y, z); }),
+         emu::FusedNegatedMultiplyAdd(a, b, c), NaNs::kAny);
+  Expect("_mm512_fmadd_pd",
+         ByHalves(ad, bd, cd, [](__m256d x, __m256d y, __m256d z) { return _mm256_fmadd_pd(x, y, z); }),
+         emu::FusedMultiplyAddPd(ad, bd, cd), NaNs::kAny);
+  Expect("_mm512_fmsub_pd",
+         ByHalves(ad, bd, cd, [](__m256d x, __m256d y, __m256d z) { return _mm256_fmsub_pd(x, y, z); }),
+         emu::FusedMultiplySubtractPd(ad, bd, cd), NaNs::kAny);
+  Expect("_mm512_fmadd_round_ps", ByHalves(a, b, c, FusedMultiplyAddDownward256),
+         emu::FusedMultiplyAddRound(a, b, c, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), NaNs::kAny);
+
+  Expect("_mm512_max_ps", ByHalves(a, b, [](__m256 x, __m256 y) { return _mm256_max_ps(x, y); }), emu::Max(a, b));
+  Expect("_mm512_min_ps", ByHalves(a, b, [](__m256 x, __m256 y) { return _mm256_min_ps(x, y); }), emu::Min(a, b));
+  ExpectComparisons256(a, b, ad, bd, std::make_integer_sequence<int, 32>{});
+
+  ExpectShuffles256(a, b, std::integer_sequence<int, 0x1B, 0x44, 0x4E, 0xB1, 0xE4, 0xEE>{});
+  Expect("_mm512_unpacklo_ps", ByHalves(a, b, [](__m256 x, __m256 y) { return _mm256_unpacklo_ps(x, y); }),
+         emu::UnpackLow(a, b));
+  Expect("_mm512_unpackhi_ps", ByHalves(a, b, [](__m256 x, __m256 y) { return _mm256_unpackhi_ps(x, y); }),
+         emu::UnpackHigh(a, b));
+  Expect("_mm512_unpacklo_pd", ByHalves(ad, bd, [](__m256d x, __m256d y) { return _mm256_unpacklo_pd(x, y); }),
+         emu::UnpackLowPd(ad, bd));
+  Expect("_mm512_unpackhi_pd", ByHalves(ad, bd, [](__m256d x, __m256d y) { return _mm256_unpackhi_pd(x, y); }),
+         emu::UnpackHighPd(ad, bd));
+
+  const __m256 low = HalfOf(a, 0);
+  Expect("_mm512_cvtps_pd",
+         Join<__m512d>(_mm256_cvtps_pd(_mm256_castps256_ps128(low)), _mm256_cvtps_pd(_mm256_extractf128_ps(low, 1))),
+         emu::ConvertToDouble(low));
+  Expect("_mm512_cvtpd_ps", Join<__m256>(_mm256_cvtpd_ps(HalfOf(ad, 0)), _mm256_cvtpd_ps(HalfOf(ad, 1))),
+         emu::ConvertToFloat(ad));
+
+  Expect("_mm512_add_epi32", ByHalves(ia, ib, [](__m256i x, __m256i y) { return _mm256_add_epi32(x, y); }),
+         emu::AddEpi32(ia, ib));
+  Expect("_mm512_sub_epi32", ByHalves(ia, ib, [](__m256i x, __m256i y) { return _mm256_sub_epi32(x, y); }),
+         emu::SubEpi32(ia, ib));
+  Expect("_mm512_slli_epi32 19", ByHalves(ia, ia, [](__m256i x, __m256i) { return _mm256_slli_epi32(x, 19); }),
+         emu::ShiftLeftEpi32(ia, 19));
+}
+
+// Masked loads and stores against VMASKMOVPS, which also leaves masked-off elements untouched.
+void CheckMaskedMemoryAgainstAvx2() {
+  alignas(64) float source[32];
+  alignas(64) float real[32];
+  alignas(64) float emulated[32];
+  for (float& x : source) x = RandomFloat();
+  const __m512 fill = RandomPs();
+  const unsigned k = static_cast<unsigned>(NextBits()) & 0xFFFFu;
+  const size_t offset = NextBits() % 16;
+
+  const auto lane_mask = [](unsigned bits) {
+    int32_t lanes[8];
+    for (int i = 0; i < 8; ++i) lanes[i] = ((bits >> i) & 1u) != 0 ? -1 : 0;
+    __m256i m;
+    std::memcpy(&m, lanes, sizeof m);
+    return m;
+  };
+  const __m512 loaded = Join<__m512>(_mm256_maskload_ps(source + offset, lane_mask(k)),
+                                     _mm256_maskload_ps(source + offset + 8, lane_mask(k >> 8)));
+  Expect("_mm512_maskz_loadu_ps", loaded, emu::MaskzLoadUnaligned(static_cast<__mmask16>(k), source + offset));
+
+  std::memcpy(real, source, sizeof real);
+  std::memcpy(emulated, source, sizeof emulated);
+  _mm256_maskstore_ps(real + offset, lane_mask(k), HalfOf(fill, 0));
+  _mm256_maskstore_ps(real + offset + 8, lane_mask(k >> 8), HalfOf(fill, 1));
+  emu::MaskStoreUnaligned(emulated + offset, static_cast<__mmask16>(k), fill);
+  for (int i = 0; i < 32; ++i) {
+    if (emu::BitsOf(real[i]) != emu::BitsOf(emulated[i])) Report("_mm512_mask_storeu_ps", i, real[i], emulated[i]);
+  }
+}
+
+#endif  // defined(__AVX512F__)
+
 }  // namespace
 
 int main() {
+#if defined(__AVX512F__)
+  const char* reference = "the CPU's AVX-512 instructions";
+#else
+  const char* reference = "AVX2 instructions";
+#endif
   for (int i = 0; i < kIterations; ++i) {
+#if defined(__AVX512F__)
     CheckArithmetic();
     CheckMasksAndIntegers();
     CheckPermutesAndReductions();
     CheckLoadsAndStores();
     CheckSets();
+#else
+    CheckAgainstAvx2();
+    CheckMaskedMemoryAgainstAvx2();
+#endif
   }
   if (failures != 0) {
-    std::printf("%d mismatches between the CPU and test/avx512-emulation/intrinsics.h\n", failures);
+    std::printf("%d mismatches between %s and test/avx512-emulation/intrinsics.h\n", failures, reference);
     return 1;
   }
-  std::printf("%d iterations: every emulated intrinsic matches the CPU\n", kIterations);
+  std::printf("%d iterations: every emulated intrinsic checked matches %s\n", kIterations, reference);
   return 0;
 }
