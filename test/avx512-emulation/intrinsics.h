@@ -1,5 +1,6 @@
 // Plain C++ versions of the AVX-512 intrinsics the AVX-512 kernel set calls, for a test build that runs that
-// set's code on a CPU without AVX-512 (CMake option SIMD_NN_EMULATE_AVX512; test/builds/run.sh avx512-emulated).
+// set's code on a CPU without AVX-512: CMake option SIMD_NN_EMULATE_AVX512, or test/builds/run.sh
+// avx512-emulated.
 //
 // The build compiles native/kernels/avx512.cpp and avx512_rows.cpp with -mavx2 -mfma and `-include` of this
 // header. GCC's <immintrin.h> still declares the 512-bit vector types without -mavx512f, as generic vectors
@@ -19,8 +20,8 @@
 #ifndef SIMD_NN_TEST_AVX512_EMULATION_INTRINSICS_H_
 #define SIMD_NN_TEST_AVX512_EMULATION_INTRINSICS_H_
 
-// test/avx512-emulation/check.cpp defines SIMD_NN_AVX512_EMULATION_FUNCTIONS_ONLY to compare the functions
-// with the real instructions, in a file compiled for AVX-512 that keeps the real intrinsic names.
+// test/avx512-emulation/check.cpp defines SIMD_NN_AVX512_EMULATION_FUNCTIONS_ONLY, which keeps the real
+// intrinsic names, to compare the functions with real AVX-512 or AVX2 instructions.
 #if defined(__AVX512F__) && !defined(SIMD_NN_AVX512_EMULATION_FUNCTIONS_ONLY)
 #error "The AVX-512 emulation header replaces intrinsics only in builds without -mavx512f."
 #endif
