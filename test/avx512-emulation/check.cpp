@@ -212,7 +212,8 @@ void ExpectShuffles(__m512 a, __m512 b, std::integer_sequence<int, kControls...>
 
 template <int... kTables>
 void ExpectTernaryLogic(__m512i a, __m512i b, __m512i c, std::integer_sequence<int, kTables...>) {
-  (Expect("_mm512_ternarylogic_epi32", _mm512_ternarylogic_epi32(a, b, c, kTables), emu::TernaryLogic(a, b, c, kTables)),
+  (Expect("_mm512_ternarylogic_epi32", _mm512_ternarylogic_epi32(a, b, c, kTables),
+          emu::TernaryLogic(a, b, c, kTables)),
    ...);
 }
 
@@ -246,8 +247,10 @@ void CheckArithmetic() {
   Expect("_mm512_fmsub_pd", _mm512_fmsub_pd(ad, bd, cd), emu::FusedMultiplySubtractPd(ad, bd, cd), NaNs::kAny);
   Expect("_mm512_fmadd_round_ps", _mm512_fmadd_round_ps(a, b, c, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
          emu::FusedMultiplyAddRound(a, b, c, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC), NaNs::kAny);
-  Expect("_mm512_mask3_fmadd_ps", _mm512_mask3_fmadd_ps(a, b, c, k), emu::MaskFusedMultiplyAdd3(a, b, c, k), NaNs::kAny);
-  Expect("_mm512_mask3_fmadd_pd", _mm512_mask3_fmadd_pd(ad, bd, cd, k8), emu::MaskFusedMultiplyAdd3Pd(ad, bd, cd, k8), NaNs::kAny);
+  Expect("_mm512_mask3_fmadd_ps", _mm512_mask3_fmadd_ps(a, b, c, k), emu::MaskFusedMultiplyAdd3(a, b, c, k),
+         NaNs::kAny);
+  Expect("_mm512_mask3_fmadd_pd", _mm512_mask3_fmadd_pd(ad, bd, cd, k8),
+         emu::MaskFusedMultiplyAdd3Pd(ad, bd, cd, k8), NaNs::kAny);
   Expect("_mm512_max_ps", _mm512_max_ps(a, b), emu::Max(a, b));
   Expect("_mm512_min_ps", _mm512_min_ps(a, b), emu::Min(a, b));
   Expect("_mm512_abs_ps", _mm512_abs_ps(a), emu::Abs(a));
@@ -380,7 +383,8 @@ void CheckLoadsAndStores() {
   Expect("_mm512_mask_loadu_ps", _mm512_mask_loadu_ps(fill, k, source + offset),
          emu::MaskLoadUnaligned(fill, k, source + offset));
   Expect("_mm512_mask_load_ps", _mm512_mask_load_ps(fill, k, source), emu::MaskLoadAligned(fill, k, source));
-  Expect("_mm512_maskz_loadu_ps", _mm512_maskz_loadu_ps(k, source + offset), emu::MaskzLoadUnaligned(k, source + offset));
+  Expect("_mm512_maskz_loadu_ps", _mm512_maskz_loadu_ps(k, source + offset),
+         emu::MaskzLoadUnaligned(k, source + offset));
   Expect("_mm512_maskz_loadu_pd", _mm512_maskz_loadu_pd(k8, source + offset),
          emu::MaskzLoadUnalignedPd(k8, source + offset));
   Expect("_mm256_maskz_loadu_ps", _mm256_maskz_loadu_ps(k8, source + offset),

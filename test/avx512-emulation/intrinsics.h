@@ -120,8 +120,7 @@ inline bool IsSignaling(double x) {
 // the Bochs emulator models them (cpu/softfloat3e/f32_scalef.c). A quiet NaN x with an infinite y gives +0 or
 // +inf rather than the NaN. The caller tells whether x was a signaling NaN, because float lanes arrive here
 // converted to double, which quiets them.
-template <typename T>
-inline T ScaleByPowerOfTwo(T x, T y, bool x_is_signaling, T indefinite, int exponent_clamp) {
+inline double ScaleByPowerOfTwo(double x, double y, bool x_is_signaling, int exponent_clamp) {
   if (std::isnan(y)) {
     return std::isnan(x) ? Quiet(x) : Quiet(y);
   }
@@ -129,28 +128,25 @@ inline T ScaleByPowerOfTwo(T x, T y, bool x_is_signaling, T indefinite, int expo
     if (x_is_signaling || !std::isinf(y)) {
       return Quiet(x);
     }
-    return y < 0 ? static_cast<T>(0) : static_cast<T>(INFINITY);
+    return y < 0 ? 0.0 : INFINITY;
   }
   if (std::isinf(x)) {
-    return std::isinf(y) && y < 0 ? indefinite : x;
+    return std::isinf(y) && y < 0 ? IndefiniteDouble() : x;
   }
   if (x == 0) {
-    return std::isinf(y) && y > 0 ? indefinite : x;
+    return std::isinf(y) && y > 0 ? IndefiniteDouble() : x;
   }
   if (std::isinf(y)) {
-    return y < 0 ? std::copysign(static_cast<T>(0), x) : std::copysign(static_cast<T>(INFINITY), x);
+    return y < 0 ? std::copysign(0.0, x) : std::copysign(INFINITY, x);
   }
-  const T floored = std::floor(y);
-  const int exponent = floored > exponent_clamp ? exponent_clamp
-                       : floored < -exponent_clamp ? -exponent_clamp
-                                                   : static_cast<int>(floored);
-  return std::ldexp(x, exponent);
+  const double clamped = std::fmax(-exponent_clamp, std::fmin(exponent_clamp, std::floor(y)));
+  return std::ldexp(x, static_cast<int>(clamped));
 }
 
 inline float ScaleLane(float x, float y) {
   // In double, x 2^n is exact for |n| <= 400, so the conversion back to float is the only rounding, as in
   // the instruction. Beyond 400 every float result is 0 or infinity already.
-  return static_cast<float>(ScaleByPowerOfTwo<double>(x, y, IsSignaling(x), IndefiniteDouble(), 400));
+  return static_cast<float>(ScaleByPowerOfTwo(x, y, IsSignaling(x), 400));
 }
 
 // VFIXUPIMMPS for one lane with imm8 = 0: picks the response nibble of `table` by the class of `x` and returns
@@ -182,12 +178,12 @@ inline float FixUpLane(float destination, float x, int32_t table) {
   }
 }
 
-// VRANGEPS for one lane, as the Intel SDM's tables for VRANGEPS give it. imm8 bits 1:0 choose min, max, min
-// of magnitudes or max of magnitudes, and bits 3:2 take the sign from a, from the chosen value, or set it to 0
-// or 1. A signaling NaN returns quieted, without the sign step. A quiet NaN loses to the other operand, as a
-// missing value would. Of two operands with opposite signs and equal magnitudes, zeros included, both min
-// choices pick the negative one and both max choices the positive one. Bochs (cpu/softfloat3e/f32_range.c)
-// picks b for min and a for max of equal magnitudes instead.
+// VRANGEPS for one lane, following the tables of Intel's SDM entry for signed zeros and equal magnitudes. imm8
+// bits 1:0 choose min, max, min of magnitudes or max of magnitudes, and bits 3:2 take the sign from a, from the
+// chosen value, or set it to 0 or 1. A signaling NaN returns quieted, without the sign step. A quiet NaN loses
+// to the other operand, as a missing value would. Of two operands with opposite signs and equal magnitudes,
+// zeros included, both min choices pick the negative one and both max choices the positive one. Bochs
+// (cpu/softfloat3e/f32_range.c) picks b for min and a for max of equal magnitudes instead.
 inline float RangeLane(float a, float b, int control) {
   if (IsSignaling(a)) {
     return Quiet(a);
@@ -299,8 +295,11 @@ inline T ArithmeticLane(T a, T b, Operation operation) {
 template <typename T>
 inline T FusedLane(T a, T b, T c, bool negate_product, bool negate_addend) {
   T result;
-  if (FirstNaN(a, b, &result) || FirstNaN(c, c, &result)) {
+  if (FirstNaN(a, b, &result)) {
     return result;
+  }
+  if (std::isnan(c)) {
+    return Quiet(c);
   }
   return std::fma(negate_product ? -a : a, b, negate_addend ? -c : c);
 }
@@ -407,7 +406,7 @@ inline __m512 Scale(__m512 a, __m512 b) {
 inline __m512d ScalePd(__m512d a, __m512d b) {
   __m512d r;
   // Beyond 2200 every double result is 0 or infinity already.
-  SIMD_NN_EMULATION_LANES(8, r[i] = ScaleByPowerOfTwo<double>(a[i], b[i], IsSignaling(a[i]), IndefiniteDouble(), 2200))
+  SIMD_NN_EMULATION_LANES(8, r[i] = ScaleByPowerOfTwo(a[i], b[i], IsSignaling(a[i]), 2200))
   return r;
 }
 inline __m512d GetExponentPd(__m512d a) {
@@ -575,7 +574,9 @@ inline void MaskStore(void* p, unsigned k, Vector a) {
     }
   }
 }
-inline __m512 MaskLoadUnaligned(__m512 src, __mmask16 k, const void* p) { return MaskLoad<__m512, float, 16>(src, k, p); }
+inline __m512 MaskLoadUnaligned(__m512 src, __mmask16 k, const void* p) {
+  return MaskLoad<__m512, float, 16>(src, k, p);
+}
 inline __m512 MaskLoadAligned(__m512 src, __mmask16 k, const void* p) {
   TrapUnlessAligned(p);
   return MaskLoad<__m512, float, 16>(src, k, p);
@@ -715,7 +716,9 @@ inline T ReduceByHalves(Vector a, Combine combine) {
   return values[0];
 }
 inline float ReduceMax(__m512 a) {
-  return ReduceByHalves<float, __m512, 16>(a, [](float first, float second) { return first > second ? first : second; });
+  return ReduceByHalves<float, __m512, 16>(a, [](float first, float second) {
+    return first > second ? first : second;
+  });
 }
 inline double ReduceAddPd(__m512d a) {
   return ReduceByHalves<double, __m512d, 8>(a, [](double first, double second) { return first + second; });
