@@ -3,7 +3,7 @@
  * validates a call completely, allocates any missing output, and returns what the binding needs. Nothing is
  * written before a prepare function returns.
  */
-import type { Binding } from './binding';
+import { binding, type Binding } from './binding';
 import { formatShape, invalidValue, outOfRange } from './errors';
 import {
   bindingLayout,
@@ -78,10 +78,18 @@ export interface SoftmaxCall {
   layout: RowLayout;
 }
 
-/** A checked softmax cross-entropy call: the binding's arguments, and the losses it returns. */
+/**
+ * A checked softmax cross-entropy call: the binding's arguments by name. `loss` is also what the call returns.
+ * Each layout is the binding's (see bindingLayout).
+ */
 export interface SoftmaxCrossEntropyCall {
-  arguments: Parameters<Binding['softmaxCrossEntropy']>;
+  labels: Float32Array;
+  logits: Float32Array;
   loss: Float32Array;
+  backprop: Float32Array | null;
+  labelsLayout: RowLayout;
+  logitsLayout: RowLayout;
+  backpropInner: number;
 }
 
 /** A checked sigmoid cross-entropy call. */
@@ -127,26 +135,26 @@ function resolveLabelsShape(
   return labels.length === shapeSize(logitsShape) ? logitsShape : [labels.length];
 }
 
-function broadcastDimension(
-  labels: RowLayout,
-  logits: RowLayout,
-  key: 'rows' | 'classes',
-  describeShapes: () => string,
-): number {
-  const a = labels[key];
-  const b = logits[key];
-  if (a === b || b === 1) {
-    return a;
-  }
-  if (a === 1) {
-    return b;
-  }
-  return invalidValue(
-    'labels',
-    `a shape that matches or broadcasts against "logits" (seen as rows x classes, each dimension equal ` +
-      `or 1 on one side)`,
-    describeShapes(),
+// Describes both shapes and their rows x classes views, for the message of a broadcast error.
+function describeBroadcastShapes(
+  labelsShape: number[],
+  labelsLayout: RowLayout,
+  logitsShape: number[],
+  logitsLayout: RowLayout,
+): string {
+  return (
+    `labels ${formatShape(labelsShape)} (${labelsLayout.rows} x ${labelsLayout.classes}) and ` +
+    `logits ${formatShape(logitsShape)} (${logitsLayout.rows} x ${logitsLayout.classes})`
   );
+}
+
+// Returns the broadcast size of one dimension (rows or classes) of labels and logits, or -1 when the sizes
+// neither match nor have a 1 on one side.
+function broadcastDimension(labels: number, logits: number): number {
+  if (labels === logits || logits === 1) {
+    return labels;
+  }
+  return labels === 1 ? logits : -1;
 }
 
 export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCall {
@@ -168,19 +176,24 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
   requireRank(logitsShape, 'shape');
   requireRank(labelsShape, 'labelsShape');
 
-  const logitsAxis = normalizeAxis(axis, logitsShape.length, () => `"logits" ${formatShape(logitsShape)}`);
-  const labelsAxis = normalizeAxis(axis, labelsShape.length, () => `"labels" ${formatShape(labelsShape)}`);
-  const logitsLayout = rowLayout(logitsShape, logitsAxis);
-  const labelsLayout = rowLayout(labelsShape, labelsAxis);
-
-  // Built only for an error message.
-  const describeShapes = () =>
-    `labels ${formatShape(labelsShape)} (${labelsLayout.rows} x ${labelsLayout.classes}) and ` +
-    `logits ${formatShape(logitsShape)} (${logitsLayout.rows} x ${logitsLayout.classes})`;
-  const rows = broadcastDimension(labelsLayout, logitsLayout, 'rows', describeShapes);
-  const classes = broadcastDimension(labelsLayout, logitsLayout, 'classes', describeShapes);
+  const logitsLayout = rowLayout(logitsShape, normalizeAxis(axis, logitsShape.length, 'logits', logitsShape));
+  const labelsLayout = rowLayout(labelsShape, normalizeAxis(axis, labelsShape.length, 'labels', labelsShape));
+  const rows = broadcastDimension(labelsLayout.rows, logitsLayout.rows);
+  const classes = broadcastDimension(labelsLayout.classes, logitsLayout.classes);
+  if (rows < 0 || classes < 0) {
+    invalidValue(
+      'labels',
+      `a shape that matches or broadcasts against "logits" (seen as rows x classes, each dimension equal ` +
+        `or 1 on one side)`,
+      describeBroadcastShapes(labelsShape, labelsLayout, logitsShape, logitsLayout),
+    );
+  }
   if (classes === 0) {
-    outOfRange('logits', 'a tensor with at least 1 class along the class axis', describeShapes());
+    outOfRange(
+      'logits',
+      'a tensor with at least 1 class along the class axis',
+      describeBroadcastShapes(labelsShape, labelsLayout, logitsShape, logitsLayout),
+    );
   }
 
   const loss = resolveOut(out, rows, 'out', 'one loss per row');
@@ -194,24 +207,40 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
   if (rows > 0) {
     backpropInner = logitsLayout.rows === rows ? logitsLayout.inner : labelsLayout.inner;
   }
-  const labelsArguments = bindingLayout(labelsLayout, labels.length);
-  const logitsArguments = bindingLayout(logitsLayout, logits.length);
   return {
-    arguments: [
-      labels.data,
-      logits.data,
-      loss,
-      backprop,
-      labelsArguments.rows,
-      labelsArguments.classes,
-      labelsArguments.inner,
-      logitsArguments.rows,
-      logitsArguments.classes,
-      logitsArguments.inner,
-      backpropInner,
-    ],
+    labels: labels.data,
+    logits: logits.data,
     loss,
+    backprop,
+    labelsLayout: bindingLayout(labelsLayout, labels.length),
+    logitsLayout: bindingLayout(logitsLayout, logits.length),
+    backpropInner,
   };
+}
+
+/**
+ * Calls `kernel`, the binding's softmaxCrossEntropy or its promise version, with the arguments of a checked
+ * call, listed one by one rather than spread from an array, which costs more per call.
+ */
+export function invokeSoftmaxCrossEntropy<R>(
+  kernel: (...args: Parameters<Binding['softmaxCrossEntropy']>) => R,
+  call: SoftmaxCrossEntropyCall,
+): R {
+  const { labelsLayout, logitsLayout } = call;
+  return kernel.call(
+    binding,
+    call.labels,
+    call.logits,
+    call.loss,
+    call.backprop,
+    labelsLayout.rows,
+    labelsLayout.classes,
+    labelsLayout.inner,
+    logitsLayout.rows,
+    logitsLayout.classes,
+    logitsLayout.inner,
+    call.backpropInner,
+  );
 }
 
 export function prepareSigmoidCrossEntropy(args: unknown): SigmoidCrossEntropyCall {

@@ -14,6 +14,7 @@ import {
   prepareSigmoidCrossEntropy,
   prepareSoftmax,
   prepareSoftmaxCrossEntropy,
+  invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
@@ -146,7 +147,7 @@ export function softmax(logits: TensorLike, options?: SoftmaxOptions): Float32Ar
  */
 export function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArgs): Float32Array {
   const call = prepareSoftmaxCrossEntropy(args);
-  binding.softmaxCrossEntropy(...call.arguments);
+  invokeSoftmaxCrossEntropy(binding.softmaxCrossEntropy, call);
   return call.loss;
 }
 

@@ -20,6 +20,7 @@ import {
   prepareSigmoidCrossEntropy,
   prepareSoftmax,
   prepareSoftmaxCrossEntropy,
+  invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
@@ -91,7 +92,7 @@ export async function softmax(logits: TensorLike, options?: SoftmaxOptions): Pro
  */
 export async function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArgs): Promise<Float32Array> {
   const call = prepareSoftmaxCrossEntropy(args);
-  await binding.softmaxCrossEntropyAsync(...call.arguments);
+  await invokeSoftmaxCrossEntropy(binding.softmaxCrossEntropyAsync, call);
   return call.loss;
 }
 

@@ -46,17 +46,15 @@ export function elementCount(view: Float32Array): number {
 // The built-in TypedArray `at`, which throws a TypeError for a view that is detached or out of bounds.
 const typedArrayAt = Object.getPrototypeOf(Float32Array.prototype).at as (this: Float32Array, index: number) => unknown;
 
+// The two checks below are for views of length 0 only. A detached view reports that length on Node.js 20,
+// like an empty one, and only the binding can tell them apart.
 function isDetachedView(view: Float32Array): boolean {
-  // A detached view reports length 0 on Node.js 20, like an empty one. Only the binding can tell them apart.
-  return elementCount(view) === 0 && binding.isDetached(view);
+  return binding.isDetached(view);
 }
 
 // A view of a resizable ArrayBuffer that shrank below the view's end reports length 0 too, but any later read
 // of it throws, so it is rejected rather than taken as empty.
 function isOutOfBoundsView(view: Float32Array): boolean {
-  if (elementCount(view) !== 0) {
-    return false;
-  }
   try {
     typedArrayAt.call(view, 0);
     return false;
@@ -65,6 +63,7 @@ function isOutOfBoundsView(view: Float32Array): boolean {
   }
 }
 
+// Rejects a view of length 0 that is detached or past the end of its buffer, rather than taking it as empty.
 function rejectInaccessibleView(view: Float32Array, name: string): void {
   if (isDetachedView(view)) {
     invalidValue(name, 'a Float32Array whose ArrayBuffer is not detached', 'a view of a detached ArrayBuffer');
@@ -78,10 +77,13 @@ function rejectInaccessibleView(view: Float32Array, name: string): void {
   }
 }
 
+// Shared by every call without options, so that such a call allocates no options object.
+const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /** Throws unless `options` is undefined or a plain object. */
-export function requireOptions(options: unknown): Record<string, unknown> {
+export function requireOptions(options: unknown): Readonly<Record<string, unknown>> {
   if (options === undefined) {
-    return {};
+    return NO_OPTIONS;
   }
   if (!isPlainObject(options)) {
     invalidType('options', 'an object', options);
@@ -161,8 +163,11 @@ function flattenInto(
  */
 export function toTensor(value: unknown, name: string): Tensor {
   if (isFloat32Array(value)) {
-    rejectInaccessibleView(value, name);
-    return { data: value, length: elementCount(value), nestedShape: undefined };
+    const length = elementCount(value);
+    if (length === 0) {
+      rejectInaccessibleView(value, name);
+    }
+    return { data: value, length, nestedShape: undefined };
   }
   if (!Array.isArray(value)) {
     invalidType(name, 'an instance of Float32Array or an array of numbers', value);
@@ -237,10 +242,15 @@ export function resolveShape(tensor: Tensor, shapeOption: unknown, shapeName: st
 
 /**
  * Returns the axis as a non-negative index into a shape of rank `rank` (at least 1), accepting -rank..rank-1.
- * `describeTensor` names the tensor in the message where several tensors share one axis, as in `"labels" [4]`.
- * It is called only to build an error message, so that a valid call pays nothing for it.
+ * Where several tensors share one axis, `tensorName` and `tensorShape` name the tensor in the message, as in
+ * `for "labels" [4]`.
  */
-export function normalizeAxis(axis: unknown, rank: number, describeTensor?: () => string): number {
+export function normalizeAxis(
+  axis: unknown,
+  rank: number,
+  tensorName?: string,
+  tensorShape?: readonly number[],
+): number {
   if (axis === undefined) {
     return rank - 1;
   }
@@ -248,7 +258,9 @@ export function normalizeAxis(axis: unknown, rank: number, describeTensor?: () =
     invalidType('axis', 'of type number', axis);
   }
   if (!isSafeInteger(axis) || axis < -rank || axis >= rank) {
-    const context = describeTensor ? ` for ${describeTensor()}` : '';
+    const context = tensorName !== undefined && tensorShape !== undefined
+      ? ` for "${tensorName}" ${formatShape(tensorShape)}`
+      : '';
     outOfRange('axis', `an integer in [${-rank}, ${rank - 1}]${context}`, String(axis));
   }
   return axis < 0 ? axis + rank : axis;
@@ -296,8 +308,10 @@ export function resolveOut(out: unknown, length: number, name: string, expected:
   if (!isFloat32Array(out)) {
     invalidType(name, 'an instance of Float32Array', out);
   }
-  rejectInaccessibleView(out, name);
   const outLength = elementCount(out);
+  if (outLength === 0) {
+    rejectInaccessibleView(out, name);
+  }
   if (outLength !== length) {
     invalidValue(name, `a Float32Array of length ${length} (${expected})`, `length ${outLength}`);
   }

@@ -198,13 +198,13 @@ class SimdNnAddon : public Napi::Addon<SimdNnAddon> {
  private:
   template <Parser Parse>
   Napi::Value Now(const Napi::CallbackInfo& info) {
-    const ArgumentChecker args(info, errors_);
+    const ArgumentChecker args(info, errors_, ArgumentChecker::Timing::kNow);
     return RunNow(info.Env(), Parse(args), errors_);
   }
 
   template <Parser Parse>
   Napi::Value OnThreadPool(const Napi::CallbackInfo& info) {
-    const ArgumentChecker args(info, errors_);
+    const ArgumentChecker args(info, errors_, ArgumentChecker::Timing::kOnThreadPool);
     return RunOnThreadPool(info.Env(), Parse(args), errors_);
   }
 

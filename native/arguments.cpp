@@ -35,25 +35,28 @@ FloatArray ArgumentChecker::Float32Array(size_t index, const char* name) const {
   const napi_env env = Env();
   const napi_value value = info_[index];
 
-  bool is_typed_array = false;
+  // napi_get_typedarray_info fails with napi_invalid_arg, and throws nothing, for a value that is not a typed
+  // array, so it is also the type check.
   napi_typedarray_type type = napi_int8_array;
   size_t length = 0;
   void* data = nullptr;
   napi_value buffer = nullptr;
-  size_t byte_offset = 0;
-  if (napi_is_typedarray(env, value, &is_typed_array) != napi_ok || !is_typed_array ||
-      napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &byte_offset) != napi_ok ||
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, nullptr) != napi_ok ||
       type != napi_float32_array) {
     Fail(kInvalidArgType, "The " + Quoted(name) + " argument must be an instance of Float32Array.");
   }
 
   // A typed array's buffer is an ArrayBuffer or a SharedArrayBuffer. napi_is_arraybuffer checks V8's type of
   // the object itself, which no prototype change can fake. A detached buffer has no elements, so only an
-  // empty view needs the detached check.
+  // empty view needs the detached check. A synchronous call skips the type query for non-empty views, which
+  // saves a Node-API call per array.
   bool is_array_buffer = true;
   bool detached = false;
-  if (napi_is_arraybuffer(env, buffer, &is_array_buffer) != napi_ok ||
-      (is_array_buffer && length == 0 && napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok)) {
+  if ((length == 0 || timing_ == Timing::kOnThreadPool) &&
+      napi_is_arraybuffer(env, buffer, &is_array_buffer) != napi_ok) {
+    throw Napi::Error::New(env);
+  }
+  if (is_array_buffer && length == 0 && napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok) {
     throw Napi::Error::New(env);
   }
   if (detached) {
@@ -65,7 +68,13 @@ FloatArray ArgumentChecker::Float32Array(size_t index, const char* name) const {
   return FloatArray{name, static_cast<float*>(data), length, !is_array_buffer, value};
 }
 
-bool ArgumentChecker::IsNullish(size_t index) const { return info_[index].IsUndefined() || info_[index].IsNull(); }
+bool ArgumentChecker::IsNullish(size_t index) const {
+  napi_valuetype type = napi_object;
+  if (napi_typeof(Env(), info_[index], &type) != napi_ok) {
+    throw Napi::Error::New(Env());
+  }
+  return type == napi_undefined || type == napi_null;
+}
 
 size_t ArgumentChecker::Size(size_t index, const char* name) const {
   // napi_get_value_double fails for anything but a number, which then counts as invalid.

@@ -41,7 +41,7 @@ struct FloatArray {
   float* data;
   size_t length;
   // True when a SharedArrayBuffer backs the view: such memory can be neither detached nor shrunk, so
-  // asynchronous work may use it in place.
+  // asynchronous work may use it in place. Only checked for calls on the thread pool, false otherwise.
   bool shared;
   napi_value value;
 };
@@ -49,7 +49,11 @@ struct FloatArray {
 // The checks share the calling environment and its error factory.
 class ArgumentChecker {
  public:
-  ArgumentChecker(const Napi::CallbackInfo& info, const ErrorFactory& errors) : info_(info), errors_(errors) {}
+  // When the checked call will run: the thread pool needs to know which arrays are shared (FloatArray::shared).
+  enum class Timing { kNow, kOnThreadPool };
+
+  ArgumentChecker(const Napi::CallbackInfo& info, const ErrorFactory& errors, Timing timing)
+      : info_(info), errors_(errors), timing_(timing) {}
 
   Napi::Env Env() const { return info_.Env(); }
 
@@ -80,6 +84,7 @@ class ArgumentChecker {
  private:
   const Napi::CallbackInfo& info_;
   const ErrorFactory& errors_;
+  Timing timing_;
 };
 
 }  // namespace simd_nn

@@ -587,6 +587,22 @@ describe('binding re-checks', () => {
     },
     { name: 'detached input', call: () => binding.tanh(detached(3), f32(0)), code: 'ERR_INVALID_ARG_VALUE' },
     { name: 'l2Loss of a number', call: () => binding.l2Loss(3 as never), code: 'ERR_INVALID_ARG_TYPE' },
+    // 4 bytes that would be read as 4 floats.
+    {
+      name: 'Uint8Array input',
+      call: () => binding.relu(new Uint8Array(4) as never, f32(4)),
+      code: 'ERR_INVALID_ARG_TYPE',
+    },
+    {
+      name: 'DataView out',
+      call: () => binding.relu(f32(4), new DataView(new ArrayBuffer(16)) as never),
+      code: 'ERR_INVALID_ARG_TYPE',
+    },
+    {
+      name: 'cross-entropy backprop of a number',
+      call: () => binding.softmaxCrossEntropy(f32(6), f32(6), f32(2), 7 as never, 2, 3, 1, 2, 3, 1, 1),
+      code: 'ERR_INVALID_ARG_TYPE',
+    },
   ];
 
   test.each(cases)('$name', ({ call, code }) => {
@@ -598,5 +614,15 @@ describe('binding re-checks', () => {
     }
     expect(thrown).toBeInstanceOf(code === 'ERR_OUT_OF_RANGE' ? RangeError : TypeError);
     expect((thrown as { code?: string }).code).toBe(code);
+  });
+
+  test('undefined backprop means none, and an empty view of a SharedArrayBuffer is accepted', () => {
+    const loss = f32(2);
+    binding.softmaxCrossEntropy(f32(6), f32(6), loss, undefined as never, 2, 3, 1, 2, 3, 1, 1);
+    // Three labels of 1 on three equal logits: 3 ln 3 per row.
+    expect(loss[0]).toBeCloseTo(3 * Math.log(3), 6);
+    expect(loss[1]).toBe(loss[0]);
+    const empty = new Float32Array(new SharedArrayBuffer(0));
+    expect(() => binding.tanh(empty, empty)).not.toThrow();
   });
 });
