@@ -30,7 +30,7 @@ export interface Binding {
   info(): NativeInfo;
   // Returns true once per process: to the first caller after the addon is loaded.
   claimIsaWarning(): boolean;
-  isDetached(view: Float32Array): boolean;
+  isDetached(view: Float32Array | Int32Array): boolean;
   relu(x: Float32Array, out: Float32Array): void;
   sigmoid(x: Float32Array, out: Float32Array): void;
   tanh(x: Float32Array, out: Float32Array): void;
@@ -48,6 +48,14 @@ export interface Binding {
     logitsInner: number,
     backpropInner: number,
   ): void;
+  sparseSoftmaxCrossEntropy(
+    labels: Int32Array,
+    logits: Float32Array,
+    loss: Float32Array,
+    backprop: Float32Array | null,
+    rows: number,
+    classes: number,
+  ): void;
   sigmoidCrossEntropy(labels: Float32Array, logits: Float32Array, out: Float32Array): void;
   l2Loss(t: Float32Array): number;
   // Promise versions: the same arguments and checks, run on the libuv thread pool.
@@ -56,6 +64,7 @@ export interface Binding {
   tanhAsync(x: Float32Array, out: Float32Array): Promise<void>;
   softmaxAsync(x: Float32Array, out: Float32Array, rows: number, classes: number, inner: number): Promise<void>;
   softmaxCrossEntropyAsync(...args: Parameters<Binding['softmaxCrossEntropy']>): Promise<void>;
+  sparseSoftmaxCrossEntropyAsync(...args: Parameters<Binding['sparseSoftmaxCrossEntropy']>): Promise<void>;
   sigmoidCrossEntropyAsync(labels: Float32Array, logits: Float32Array, out: Float32Array): Promise<void>;
   l2LossAsync(t: Float32Array): Promise<number>;
   testingSetIsa(name: string): boolean;

@@ -3,10 +3,11 @@
  * validates a call completely, allocates any missing output, and returns what the binding needs. Nothing is
  * written before a prepare function returns.
  */
-import { binding, type Binding } from './binding';
+import type { Binding } from './binding';
 import { formatShape, invalidValue, outOfRange } from './errors';
 import {
   bindingLayout,
+  elementCount,
   normalizeAxis,
   requireArgs,
   requireOptions,
@@ -15,7 +16,9 @@ import {
   resolveShape,
   rowLayout,
   shapeSize,
+  toClassIds,
   toTensor,
+  type NestedNumbers,
   type RowLayout,
   type Tensor,
   type TensorLike,
@@ -55,6 +58,20 @@ export interface SoftmaxCrossEntropyArgs {
   backprop?: Float32Array;
 }
 
+/** Arguments of {@link sparseSoftmaxCrossEntropyWithLogits}. */
+export interface SparseSoftmaxCrossEntropyArgs {
+  /** One class id per row, each an integer in [0, classes - 1]: an Int32Array (read in place) or integers. */
+  labels: Int32Array | readonly NestedNumbers[];
+  /** Unscaled log-probabilities, rows x classes with the classes along the last axis. */
+  logits: TensorLike;
+  /** Shape of flat logits (default `[length]`, one row). */
+  shape?: readonly number[];
+  /** Receives the loss of each row. */
+  out?: Float32Array;
+  /** Receives the gradient with respect to the logits, of the logits' shape. May be `logits` itself. */
+  backprop?: Float32Array;
+}
+
 /** Arguments of {@link sigmoidCrossEntropyWithLogits}. */
 export interface SigmoidCrossEntropyArgs {
   /** Targets, usually 0 or 1; soft labels are allowed. */
@@ -90,6 +107,16 @@ export interface SoftmaxCrossEntropyCall {
   labelsLayout: RowLayout;
   logitsLayout: RowLayout;
   backpropInner: number;
+}
+
+/** A checked sparse softmax cross-entropy call: the binding's arguments by name. */
+export interface SparseSoftmaxCrossEntropyCall {
+  labels: Int32Array;
+  logits: Float32Array;
+  loss: Float32Array;
+  backprop: Float32Array | null;
+  rows: number;
+  classes: number;
 }
 
 /** A checked sigmoid cross-entropy call. */
@@ -220,15 +247,16 @@ export function prepareSoftmaxCrossEntropy(args: unknown): SoftmaxCrossEntropyCa
 
 /**
  * Calls `kernel`, the binding's softmaxCrossEntropy or its promise version, with the arguments of a checked
- * call, listed one by one rather than spread from an array, which costs more per call.
+ * call, listed one by one rather than spread from an array, which costs more per call. The binding's methods
+ * do not use `this`, so the call needs no receiver (and no `Function.prototype.call`, which a program may
+ * have replaced).
  */
 export function invokeSoftmaxCrossEntropy<R>(
   kernel: (...args: Parameters<Binding['softmaxCrossEntropy']>) => R,
   call: SoftmaxCrossEntropyCall,
 ): R {
   const { labelsLayout, logitsLayout } = call;
-  return kernel.call(
-    binding,
+  return kernel(
     call.labels,
     call.logits,
     call.loss,
@@ -241,6 +269,45 @@ export function invokeSoftmaxCrossEntropy<R>(
     logitsLayout.inner,
     call.backpropInner,
   );
+}
+
+export function prepareSparseSoftmaxCrossEntropy(args: unknown): SparseSoftmaxCrossEntropyCall {
+  // Each property is read once, as in prepareSoftmaxCrossEntropy.
+  const { logits: logitsArgument, labels: labelsArgument, shape: shapeOption, out, backprop: backpropOption } =
+    requireArgs(args);
+  const logits = toTensor(logitsArgument, 'logits');
+
+  const logitsShape = resolveShape(logits, shapeOption, 'shape', 'logits');
+  requireRank(logitsShape, 'shape');
+  const { rows, classes } = rowLayout(logitsShape, logitsShape.length - 1);
+  if (classes === 0) {
+    outOfRange('logits', 'a tensor with at least 1 class along its last axis', `shape ${formatShape(logitsShape)}`);
+  }
+
+  const labels = toClassIds(labelsArgument, 'labels', classes);
+  const rowShape = logitsShape.slice(0, -1);
+  if (labels.nestedShape !== undefined && formatShape(labels.nestedShape) !== formatShape(rowShape)) {
+    invalidValue(
+      'labels',
+      `a tensor of shape ${formatShape(rowShape)}, the shape of "logits" without its class axis`,
+      `shape ${formatShape(labels.nestedShape)}`,
+    );
+  }
+  const labelCount = elementCount(labels.data);
+  if (labelCount !== rows) {
+    invalidValue(
+      'labels',
+      `a list of one class id per row of "logits" ${formatShape(logitsShape)}, ${rows} in all`,
+      `${labelCount} ids`,
+    );
+  }
+
+  const loss = resolveOut(out, rows, 'out', 'one loss per row');
+  let backprop: Float32Array | null = null;
+  if (backpropOption !== undefined) {
+    backprop = resolveOut(backpropOption, rows * classes, 'backprop', 'the length of "logits"');
+  }
+  return { labels: labels.data, logits: logits.data, loss, backprop, rows, classes };
 }
 
 export function prepareSigmoidCrossEntropy(args: unknown): SigmoidCrossEntropyCall {

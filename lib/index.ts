@@ -14,18 +14,26 @@ import {
   prepareSigmoidCrossEntropy,
   prepareSoftmax,
   prepareSoftmaxCrossEntropy,
+  prepareSparseSoftmaxCrossEntropy,
   invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
   type SoftmaxOptions,
+  type SparseSoftmaxCrossEntropyArgs,
 } from './calls';
 import type { TensorLike } from './tensor';
 
 export type { ErrorCode, SimdNnError } from './errors';
 export type { IsaName } from './binding';
 export type { NestedNumbers, TensorLike } from './tensor';
-export type { ElementwiseOptions, SigmoidCrossEntropyArgs, SoftmaxCrossEntropyArgs, SoftmaxOptions } from './calls';
+export type {
+  ElementwiseOptions,
+  SigmoidCrossEntropyArgs,
+  SoftmaxCrossEntropyArgs,
+  SoftmaxOptions,
+  SparseSoftmaxCrossEntropyArgs,
+} from './calls';
 export * as promises from './promises';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -149,6 +157,35 @@ export function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArgs): Fl
   const call = prepareSoftmaxCrossEntropy(args);
   invokeSoftmaxCrossEntropy(binding.softmaxCrossEntropy, call);
   return call.loss;
+}
+
+/**
+ * Computes softmax cross-entropy against class ids, one loss per row, with an optional fused gradient
+ * (tf.nn.sparse_softmax_cross_entropy_with_logits): `log S - s[label]` with `s = x - max(x)` and
+ * `S = sum(e^s)`, and backprop = `e^s / S - onehot(label)`. The result is that of
+ * `softmaxCrossEntropyWithLogits` with one-hot labels, bit for bit, with its bounds: the loss within 8 ulp of
+ * max(loss, log S), each gradient element within 4 ulp of max(e^s / S, its one-hot label). A row containing
+ * NaN or +inf logits, or only -inf, gives NaN. The classes lie along the last axis of the logits.
+ *
+ * @param args - `labels`, one class id per row (an Int32Array, read in place, or integers; nested labels must
+ *   have the logits' shape without its last axis), `logits`, their `shape` when flat (default one row),
+ *   `out` for the losses and `backprop` for the gradient (it may be `logits` itself).
+ * @returns `out`, or a new Float32Array with one loss per row.
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when an argument has the wrong type (labels in a Float32Array
+ *   included: class ids are integers).
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when the shapes or lengths do not match, when `out` or
+ *   `backprop` overlaps an input (backprop may be exactly `logits`), or when a buffer is detached.
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` when a class id is not an integer in [0, classes - 1] (the message
+ *   names the row and the id), or when there are 0 classes. Nothing is written.
+ * @example
+ * sparseSoftmaxCrossEntropyWithLogits({ labels: [0], logits: [[2, 1, 0.1]] }); // Float32Array [0.41703]
+ *
+ * const loss = sparseSoftmaxCrossEntropyWithLogits({ labels: classIds, logits, shape: [rows, 10], backprop });
+ */
+export function sparseSoftmaxCrossEntropyWithLogits(args: SparseSoftmaxCrossEntropyArgs): Float32Array {
+  const { labels, logits, loss, backprop, rows, classes } = prepareSparseSoftmaxCrossEntropy(args);
+  binding.sparseSoftmaxCrossEntropy(labels, logits, loss, backprop, rows, classes);
+  return loss;
 }
 
 /**

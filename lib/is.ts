@@ -6,6 +6,11 @@ export function isFloat32Array(value: unknown): value is Float32Array {
   return types.isFloat32Array(value);
 }
 
+/** True for an Int32Array from any realm, unlike `instanceof`. */
+export function isInt32Array(value: unknown): value is Int32Array {
+  return types.isInt32Array(value);
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }

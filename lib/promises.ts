@@ -20,11 +20,13 @@ import {
   prepareSigmoidCrossEntropy,
   prepareSoftmax,
   prepareSoftmaxCrossEntropy,
+  prepareSparseSoftmaxCrossEntropy,
   invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
   type SoftmaxOptions,
+  type SparseSoftmaxCrossEntropyArgs,
 } from './calls';
 import type { TensorLike } from './tensor';
 
@@ -94,6 +96,22 @@ export async function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArg
   const call = prepareSoftmaxCrossEntropy(args);
   await invokeSoftmaxCrossEntropy(binding.softmaxCrossEntropyAsync, call);
   return call.loss;
+}
+
+/**
+ * Computes the sparse softmax cross-entropy on the thread pool; see the synchronous
+ * `sparseSoftmaxCrossEntropyWithLogits` for the contract.
+ *
+ * @returns A promise of the per-row losses (`out`, or a new Float32Array).
+ * @throws {TypeError} Rejects as `sparseSoftmaxCrossEntropyWithLogits` throws, and with
+ *   `ERR_INVALID_ARG_VALUE` when a non-shared `out` or `backprop` was detached or resized before the result
+ *   arrived.
+ * @throws {RangeError} Rejects with `ERR_OUT_OF_RANGE` as `sparseSoftmaxCrossEntropyWithLogits` throws.
+ */
+export async function sparseSoftmaxCrossEntropyWithLogits(args: SparseSoftmaxCrossEntropyArgs): Promise<Float32Array> {
+  const { labels, logits, loss, backprop, rows, classes } = prepareSparseSoftmaxCrossEntropy(args);
+  await binding.sparseSoftmaxCrossEntropyAsync(labels, logits, loss, backprop, rows, classes);
+  return loss;
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { binding } from './binding';
 import { formatShape, invalidType, invalidValue, outOfRange } from './errors';
-import { isFloat32Array, isSafeInteger, isPlainObject } from './is';
+import { isFloat32Array, isInt32Array, isSafeInteger, isPlainObject } from './is';
 
 /** A number, or an array of them nested to any depth with every level rectangular. */
 export type NestedNumbers = number | readonly NestedNumbers[];
@@ -36,25 +36,28 @@ const MAX_NESTING_DEPTH = 32;
 // The built-in TypedArray length getter. A subclass or a changed prototype can redefine `length`, and the
 // binding always uses the real element count, so the facade must check that count too.
 const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Float32Array.prototype), 'length')!
-  .get as (this: Float32Array) => number;
+  .get as (this: Float32Array | Int32Array) => number;
 
 /** Returns the view's element count without calling any `length` property the caller may have redefined. */
-export function elementCount(view: Float32Array): number {
+export function elementCount(view: Float32Array | Int32Array): number {
   return typedArrayLength.call(view);
 }
 
 // The built-in TypedArray `at`, which throws a TypeError for a view that is detached or out of bounds.
-const typedArrayAt = Object.getPrototypeOf(Float32Array.prototype).at as (this: Float32Array, index: number) => unknown;
+const typedArrayAt = Object.getPrototypeOf(Float32Array.prototype).at as (
+  this: Float32Array | Int32Array,
+  index: number,
+) => unknown;
 
 // The two checks below are for views of length 0 only. A detached view reports that length on Node.js 20,
 // like an empty one, and only the binding can tell them apart.
-function isDetachedView(view: Float32Array): boolean {
+function isDetachedView(view: Float32Array | Int32Array): boolean {
   return binding.isDetached(view);
 }
 
 // A view of a resizable ArrayBuffer that shrank below the view's end reports length 0 too, but any later read
 // of it throws, so it is rejected rather than taken as empty.
-function isOutOfBoundsView(view: Float32Array): boolean {
+function isOutOfBoundsView(view: Float32Array | Int32Array): boolean {
   try {
     typedArrayAt.call(view, 0);
     return false;
@@ -64,14 +67,15 @@ function isOutOfBoundsView(view: Float32Array): boolean {
 }
 
 // Rejects a view of length 0 that is detached or past the end of its buffer, rather than taking it as empty.
-function rejectInaccessibleView(view: Float32Array, name: string): void {
+function rejectInaccessibleView(view: Float32Array | Int32Array, name: string): void {
+  const type = isFloat32Array(view) ? 'Float32Array' : 'Int32Array';
   if (isDetachedView(view)) {
-    invalidValue(name, 'a Float32Array whose ArrayBuffer is not detached', 'a view of a detached ArrayBuffer');
+    invalidValue(name, `a ${type} whose ArrayBuffer is not detached`, 'a view of a detached ArrayBuffer');
   }
   if (isOutOfBoundsView(view)) {
     invalidValue(
       name,
-      'a Float32Array within the bounds of its ArrayBuffer',
+      `a ${type} within the bounds of its ArrayBuffer`,
       'a view that ends past its resized ArrayBuffer',
     );
   }
@@ -124,7 +128,7 @@ function flattenInto(
   level: readonly unknown[],
   shape: number[],
   depth: number,
-  data: Float32Array,
+  data: Float32Array | Float64Array,
   offset: number,
   path: string,
   name: string,
@@ -158,6 +162,28 @@ function flattenInto(
 }
 
 /**
+ * Copies nested numbers into a new array of `type`, in row-major order, and returns it with their shape.
+ * `destination` names the array the caller ends up with, for the message when there are too many numbers.
+ */
+function copyNested<T extends Float32Array | Float64Array>(
+  value: readonly unknown[],
+  name: string,
+  type: new (length: number) => T,
+  destination: string,
+): { data: T; shape: number[] } {
+  const shape = nestingShape(value, name);
+  let data: T;
+  try {
+    data = new type(shapeSize(shape));
+  } catch {
+    // Nested arrays that share their inner arrays can describe more elements than any typed array holds.
+    return outOfRange(name, `a nested array small enough to copy into ${destination}`, `shape ${formatShape(shape)}`);
+  }
+  flattenInto(value, shape, 0, data, 0, name, name);
+  return { data, shape };
+}
+
+/**
  * Returns a tensor's data as a Float32Array: the caller's own array when it is one (never copied), or a
  * float32 copy of nested numbers.
  */
@@ -173,19 +199,55 @@ export function toTensor(value: unknown, name: string): Tensor {
     invalidType(name, 'an instance of Float32Array or an array of numbers', value);
   }
 
-  const shape = nestingShape(value, name);
-  const length = shapeSize(shape);
-  let data: Float32Array;
-  try {
-    data = new Float32Array(length);
-  } catch {
-    // Nested arrays that share their inner arrays can describe more elements than any typed array holds.
-    return outOfRange(name, 'a nested array small enough to copy into a Float32Array', `shape ${formatShape(shape)}`);
-  }
-  flattenInto(value, shape, 0, data, 0, name, name);
+  const { data, shape } = copyNested(value, name, Float32Array, 'a Float32Array');
 
   // A one-level array is a flat list of numbers, like a Float32Array: a `shape` option may reshape it.
-  return { data, length, nestedShape: shape.length > 1 ? shape : undefined };
+  return { data, length: data.length, nestedShape: shape.length > 1 ? shape : undefined };
+}
+
+/** Class ids, one per row: an Int32Array and, for nested input, the shape its nesting fixes. */
+export interface ClassIds {
+  data: Int32Array;
+  nestedShape: number[] | undefined;
+}
+
+/**
+ * Returns class ids as an Int32Array: the caller's own array when it is one (never copied), or a copy of
+ * nested integers. Every id must be an integer in [0, classes - 1]. The message names the row, counted across
+ * the flattened ids.
+ */
+export function toClassIds(value: unknown, name: string, classes: number): ClassIds {
+  const rejectId = (row: number, id: number): never =>
+    outOfRange(`${name}[${row}]`, `a class id in [0, ${classes - 1}]`, String(id));
+
+  if (isInt32Array(value)) {
+    const length = elementCount(value);
+    if (length === 0) {
+      rejectInaccessibleView(value, name);
+    }
+    for (let row = 0; row < length; row++) {
+      const id = value[row];
+      if (id < 0 || id >= classes) {
+        rejectId(row, id);
+      }
+    }
+    return { data: value, nestedShape: undefined };
+  }
+  if (!Array.isArray(value)) {
+    invalidType(name, 'an instance of Int32Array or an array of integers', value);
+  }
+
+  // Copied through float64 first, which keeps every id exact for the range check.
+  const { data: numbers, shape } = copyNested(value, name, Float64Array, 'an Int32Array');
+  const data = new Int32Array(numbers.length);
+  for (let row = 0; row < numbers.length; row++) {
+    const id = numbers[row];
+    if (!Number.isInteger(id) || id < 0 || id >= classes) {
+      rejectId(row, id);
+    }
+    data[row] = id;
+  }
+  return { data, nestedShape: shape.length > 1 ? shape : undefined };
 }
 
 /** Returns the number of elements of a shape: the product of its dimensions, 1 for `[]`. */

@@ -8,6 +8,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "arguments.h"
@@ -66,6 +67,24 @@ Operation ParseSoftmax(const ArgumentChecker& args) {
   return operation;
 }
 
+// Returns the operation of a checked cross-entropy: labels and logits in, the losses and any backprop out, and
+// the fields of KernelCall both kinds of labels use.
+Operation CrossEntropyOperation(const FloatArray& labels, const FloatArray& logits, const FloatArray& loss,
+                                const FloatArray* backprop, size_t rows, size_t classes) {
+  Operation operation;
+  operation.AddInput(labels);
+  operation.AddInput(logits);
+  operation.AddOutput(loss);
+  if (backprop != nullptr) {
+    operation.AddOutput(*backprop);
+  }
+  operation.call.kernels = &ActiveKernels();
+  operation.call.rows = rows;
+  operation.call.classes = classes;
+  operation.call.has_backprop = backprop != nullptr;
+  return operation;
+}
+
 // (labels, logits, loss, backprop or null, labelsRows, labelsClasses, labelsInner,
 //  logitsRows, logitsClasses, logitsInner, backpropInner)
 Operation ParseSoftmaxCrossEntropy(const ArgumentChecker& args) {
@@ -101,25 +120,65 @@ Operation ParseSoftmaxCrossEntropy(const ArgumentChecker& args) {
   args.RejectOverlap(loss, labels, false);
   args.RejectOverlap(loss, logits, false);
 
-  Operation operation;
-  operation.AddInput(labels);
-  operation.AddInput(logits);
-  operation.AddOutput(loss);
-  if (has_backprop) {
-    operation.AddOutput(backprop);
-  }
-  operation.call.kernels = &ActiveKernels();
+  Operation operation =
+      CrossEntropyOperation(labels, logits, loss, has_backprop ? &backprop : nullptr, rows, classes);
   operation.call.labels_layout = labels_layout;
   operation.call.logits_layout = logits_layout;
   operation.call.backprop_layout = backprop_layout;
-  operation.call.rows = rows;
-  operation.call.classes = classes;
-  operation.call.has_backprop = has_backprop;
   operation.run = [](const KernelCall& call, float* const* data) {
     const RowView labels_view{data[0], call.labels_layout};
     const RowView logits_view{data[1], call.logits_layout};
     SoftmaxCrossEntropy(*call.kernels, labels_view, logits_view, call.rows, call.classes, data[2],
                         call.has_backprop ? data[3] : nullptr, call.backprop_layout);
+    return 0.0;
+  };
+  return operation;
+}
+
+// (labels, logits, loss, backprop or null, rows, classes): labels is an Int32Array of one class id per row,
+// logits are dense rows x classes.
+Operation ParseSparseSoftmaxCrossEntropy(const ArgumentChecker& args) {
+  const FloatArray labels = args.Int32Array(0, "labels");
+  const FloatArray logits = args.Float32Array(1, "logits");
+  const FloatArray loss = args.Float32Array(2, "out");
+  const bool has_backprop = !args.IsNullish(3);
+  const FloatArray backprop = has_backprop ? args.Float32Array(3, "backprop") : FloatArray{};
+  const size_t rows = args.Size(4, "rows");
+  const size_t classes = args.Size(5, "classes");
+
+  if (classes == 0) {
+    args.Fail(kOutOfRange, "The number of classes must be at least 1 for a cross-entropy. Received 0.");
+  }
+  if (!IsValidLayout(RowLayout{rows, classes, 1}, logits.length)) {
+    args.Fail(kInvalidArgValue, "The layout of the \"logits\" argument (rows " + std::to_string(rows) +
+                                    ", classes " + std::to_string(classes) + ") does not match its length " +
+                                    std::to_string(logits.length) + ".");
+  }
+  args.RequireLength(labels, rows);
+  args.RequireLength(loss, rows);
+  if (has_backprop) {
+    args.RequireLength(backprop, rows * classes);
+    args.RejectOverlap(backprop, logits, true);
+    args.RejectOverlap(backprop, labels, false);
+    args.RejectOverlap(loss, backprop, false);
+  }
+  args.RejectOverlap(loss, labels, false);
+  args.RejectOverlap(loss, logits, false);
+
+  // The kernel indexes a block by these ids, so every one is checked before anything is written.
+  const int32_t* ids = reinterpret_cast<const int32_t*>(labels.data);
+  for (size_t r = 0; r < rows; ++r) {
+    if (ids[r] < 0 || static_cast<size_t>(ids[r]) >= classes) {
+      args.Fail(kOutOfRange, "The \"labels[" + std::to_string(r) + "]\" argument must be a class id in [0, " +
+                                 std::to_string(classes - 1) + "]. Received " + std::to_string(ids[r]));
+    }
+  }
+
+  Operation operation =
+      CrossEntropyOperation(labels, logits, loss, has_backprop ? &backprop : nullptr, rows, classes);
+  operation.run = [](const KernelCall& call, float* const* data) {
+    SparseSoftmaxCrossEntropy(*call.kernels, data[0], data[1], call.rows, call.classes, data[2],
+                              call.has_backprop ? data[3] : nullptr);
     return 0.0;
   };
   return operation;
@@ -184,6 +243,9 @@ class SimdNnAddon : public Napi::Addon<SimdNnAddon> {
         InstanceMethod("softmaxAsync", &SimdNnAddon::OnThreadPool<ParseSoftmax>),
         InstanceMethod("softmaxCrossEntropy", &SimdNnAddon::Now<ParseSoftmaxCrossEntropy>),
         InstanceMethod("softmaxCrossEntropyAsync", &SimdNnAddon::OnThreadPool<ParseSoftmaxCrossEntropy>),
+        InstanceMethod("sparseSoftmaxCrossEntropy", &SimdNnAddon::Now<ParseSparseSoftmaxCrossEntropy>),
+        InstanceMethod("sparseSoftmaxCrossEntropyAsync",
+                       &SimdNnAddon::OnThreadPool<ParseSparseSoftmaxCrossEntropy>),
         InstanceMethod("sigmoidCrossEntropy", &SimdNnAddon::Now<ParseSigmoidCrossEntropy>),
         InstanceMethod("sigmoidCrossEntropyAsync", &SimdNnAddon::OnThreadPool<ParseSigmoidCrossEntropy>),
         InstanceMethod("l2Loss", &SimdNnAddon::Now<ParseL2Loss>),

@@ -31,7 +31,8 @@ void ErrorFactory::Throw(Napi::Env env, const char* code, const std::string& mes
 
 // Uses the Node-API C functions directly: this runs for every array of every call, and each node-addon-api
 // wrapper adds a round trip of its own.
-FloatArray ArgumentChecker::Float32Array(size_t index, const char* name) const {
+FloatArray ArgumentChecker::TypedArray(size_t index, const char* name, napi_typedarray_type expected,
+                                       const char* type_name) const {
   const napi_env env = Env();
   const napi_value value = info_[index];
 
@@ -42,8 +43,8 @@ FloatArray ArgumentChecker::Float32Array(size_t index, const char* name) const {
   void* data = nullptr;
   napi_value buffer = nullptr;
   if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, nullptr) != napi_ok ||
-      type != napi_float32_array) {
-    Fail(kInvalidArgType, "The " + Quoted(name) + " argument must be an instance of Float32Array.");
+      type != expected) {
+    Fail(kInvalidArgType, "The " + Quoted(name) + " argument must be an instance of " + type_name + ".");
   }
 
   // A typed array's buffer is an ArrayBuffer or a SharedArrayBuffer. napi_is_arraybuffer checks V8's type of

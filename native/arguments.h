@@ -35,13 +35,16 @@ class ErrorFactory {
   Napi::FunctionReference factory_;
 };
 
-// A Float32Array argument: its data pointer (byteOffset already applied by Node-API) and element count.
+// A Float32Array argument: its data pointer (byteOffset already applied by Node-API) and element count. An
+// Int32Array argument (ArgumentChecker::Int32Array) uses it too, with `data` pointing at int32 elements: such
+// memory is only ever read back as int32_t or copied as bytes.
 struct FloatArray {
   const char* name;
   float* data;
   size_t length;
   // True when a SharedArrayBuffer backs the view: such memory can be neither detached nor shrunk, so
-  // asynchronous work may use it in place. Only checked for calls on the thread pool, false otherwise.
+  // asynchronous work may use it in place. Checked for calls on the thread pool and for empty views; false
+  // for other views of calls run now, which do not use it.
   bool shared;
   napi_value value;
 };
@@ -60,7 +63,14 @@ class ArgumentChecker {
   [[noreturn]] void Fail(const char* code, const std::string& message) const { errors_.Throw(Env(), code, message); }
 
   // Returns argument `index` as a Float32Array, rejecting other types and detached buffers.
-  FloatArray Float32Array(size_t index, const char* name) const;
+  FloatArray Float32Array(size_t index, const char* name) const {
+    return TypedArray(index, name, napi_float32_array, "Float32Array");
+  }
+
+  // Returns argument `index` as an Int32Array (see FloatArray), rejecting other types and detached buffers.
+  FloatArray Int32Array(size_t index, const char* name) const {
+    return TypedArray(index, name, napi_int32_array, "Int32Array");
+  }
 
   // Returns whether argument `index` is undefined or null.
   bool IsNullish(size_t index) const;
@@ -82,6 +92,9 @@ class ArgumentChecker {
   size_t BroadcastDimension(const char* dimension_name, size_t labels, size_t logits) const;
 
  private:
+  // Returns argument `index` as a typed array of 4-byte elements of the given type.
+  FloatArray TypedArray(size_t index, const char* name, napi_typedarray_type expected, const char* type_name) const;
+
   const Napi::CallbackInfo& info_;
   const ErrorFactory& errors_;
   Timing timing_;

@@ -87,7 +87,11 @@ class OperationWorker : public Napi::AsyncWorker {
       if (array.shared) {
         data_[i] = array.data;
       } else if (is_input) {
-        staged_.emplace_back(array.data, array.data + array.length);
+        // Copied as bytes: an Int32Array input (FloatArray) holds no floats.
+        staged_.emplace_back(array.length);
+        if (array.length != 0) {
+          std::memcpy(staged_.back().data(), array.data, array.length * sizeof(float));
+        }
         data_[i] = staged_.back().data();
       } else {
         staged_.emplace_back(array.length);

@@ -1,6 +1,9 @@
 #include "ops.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 namespace simd_nn {
@@ -107,6 +110,50 @@ void SoftmaxCrossEntropy(const KernelSet& kernels, const RowView& labels, const 
     kernels.softmax_xent_rows(label_block, logit_block, loss + first, grad_block, count, classes);
     if (grad_block != nullptr) {
       ScatterRows(grad_block, first, count, backprop, backprop_layout);
+    }
+  }
+}
+
+void SparseSoftmaxCrossEntropy(const KernelSet& kernels, const void* labels, const float* logits, size_t rows,
+                               size_t classes, float* loss, float* backprop) {
+  if (rows == 0) {
+    return;
+  }
+
+  const size_t block_rows = std::min(rows, BlockRows(classes));
+  std::vector<float> one_hot(block_rows * classes, 0.0f);
+  // The class of each row of the block, or -1 for an id out of range.
+  std::vector<int64_t> block_classes(block_rows);
+  const unsigned char* label_bytes = static_cast<const unsigned char*>(labels);
+
+  for (size_t first = 0; first < rows; first += block_rows) {
+    const size_t count = std::min(block_rows, rows - first);
+
+    // Each id is read once, so the index that is checked is the one that is used.
+    for (size_t b = 0; b < count; ++b) {
+      int32_t label = 0;
+      std::memcpy(&label, label_bytes + (first + b) * sizeof(int32_t), sizeof(int32_t));
+      const bool in_range = label >= 0 && static_cast<size_t>(label) < classes;
+      block_classes[b] = in_range ? label : -1;
+      if (in_range) {
+        one_hot[b * classes + static_cast<size_t>(label)] = 1.0f;
+      }
+    }
+
+    float* block_backprop = backprop != nullptr ? backprop + first * classes : nullptr;
+    kernels.softmax_xent_rows(one_hot.data(), logits + first * classes, loss + first, block_backprop, count,
+                              classes);
+
+    for (size_t b = 0; b < count; ++b) {
+      if (block_classes[b] >= 0) {
+        one_hot[b * classes + static_cast<size_t>(block_classes[b])] = 0.0f;
+        continue;
+      }
+      constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+      loss[first + b] = kNaN;
+      if (block_backprop != nullptr) {
+        std::fill(block_backprop + b * classes, block_backprop + (b + 1) * classes, kNaN);
+      }
     }
   }
 }

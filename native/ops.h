@@ -36,6 +36,15 @@ void Softmax(const KernelSet& kernels, const float* x, float* y, const RowLayout
 void SoftmaxCrossEntropy(const KernelSet& kernels, const RowView& labels, const RowView& logits, size_t rows,
                          size_t classes, float* loss, float* backprop, const RowLayout& backprop_layout);
 
+// Sparse softmax cross-entropy: rows x classes logits (dense, class axis last) and one class id per row in
+// `labels`, int32 elements read as bytes. The result is that of SoftmaxCrossEntropy with one-hot labels, bit for
+// bit: rows are run through the dense kernel in blocks, against a one-hot block of labels. The ids must be in
+// [0, classes); the binding checks them first. An id found out of range here, which only another thread writing
+// shared memory can cause, gives that row a NaN loss and gradient and is never used as an index. backprop, when
+// not null, is rows x classes and may be exactly the logits.
+void SparseSoftmaxCrossEntropy(const KernelSet& kernels, const void* labels, const float* logits, size_t rows,
+                               size_t classes, float* loss, float* backprop);
+
 }  // namespace simd_nn
 
 #endif  // SIMD_NN_OPS_H_

@@ -102,12 +102,14 @@ CPU execution provider with 1 or 2 intra-op threads and writes into preallocated
 an awaited \`session.run\`, which onnxruntime-node schedules with \`setImmediate\`. The softmax cross-entropy graph
 is LogSoftmax, Mul, ReduceSum and Neg (ONNX's SoftmaxCrossEntropyLoss takes class indices, not distributions),
 plus Exp and Sub for the gradient; sigmoid cross-entropy is Relu(x) - x·z + Softplus(-|x|); l2 loss is
-ReduceSumSquare · 0.5. The copy floor is \`Float32Array.prototype.set\` of the input into a preallocated array.
+ReduceSumSquare · 0.5. The sparse softmax cross-entropy (class ids as labels) is timed against the plain loop
+only: tfjs has no sparse loss, and no ONNX graph is written for it. Compare it with the dense loss with
+backprop over as many classes. The copy floor is \`Float32Array.prototype.set\` of the input into a preallocated array.
 
 **Sizes and data.** Sizes are element counts of the main input (K = 1024, M = 1048576). Ops with a class axis use
 floor(size / classes) rows, and every per-element figure divides by the elements actually processed. Inputs are
-uniform in [-8, 8], softmax cross-entropy labels are random distributions per row, sigmoid cross-entropy labels
-uniform in [0, 1]; the data is seeded by op and size, so every contender gets identical inputs.
+uniform in [-8, 8], softmax cross-entropy labels are random distributions per row, sparse ones class ids uniform
+over the classes, sigmoid cross-entropy labels uniform in [0, 1]; the data is seeded by op and size, so every contender gets identical inputs.
 
 **Processes, trials and medians.** Every job (one contender, one op, all sizes in ascending order) runs in a
 fresh Node process, so no contender inherits another's JIT state, heap or thread pool, and only one process runs

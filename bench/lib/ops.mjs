@@ -29,6 +29,20 @@ export const OPS = [
     backprop: true,
     label: 'softmax CE + backprop, 10 classes',
   },
+  {
+    id: 'ssce-c1000-bp',
+    kind: 'sparseSoftmaxCrossEntropy',
+    classes: 1000,
+    backprop: true,
+    label: 'sparse softmax CE + backprop, 1000 classes',
+  },
+  {
+    id: 'ssce-c10-bp',
+    kind: 'sparseSoftmaxCrossEntropy',
+    classes: 10,
+    backprop: true,
+    label: 'sparse softmax CE + backprop, 10 classes',
+  },
   { id: 'sigmoid-ce', kind: 'sigmoidCrossEntropy', label: 'sigmoid CE' },
   { id: 'l2-loss', kind: 'l2Loss', label: 'l2 loss' },
 ];
@@ -115,12 +129,20 @@ function distributionRows(rows, classes, seed) {
   return labels;
 }
 
+// Class ids uniform in [0, classes), one per row.
+function classIdRows(rows, classes, seed) {
+  const random = createRandom(seed);
+  const ids = new Int32Array(rows);
+  for (let row = 0; row < rows; row += 1) ids[row] = Math.min(classes - 1, Math.floor(random() * classes));
+  return ids;
+}
+
 /**
  * Builds the inputs for an op at a nominal size. Every contender gets identical data for the same op and size,
  * because the seed depends only on those two.
  *
- * Elementwise inputs are uniform in [-8, 8], logits uniform in [-8, 8], softmax CE labels random distributions
- * and sigmoid CE labels uniform in [0, 1].
+ * Elementwise inputs are uniform in [-8, 8], logits uniform in [-8, 8], softmax CE labels random distributions,
+ * sparse softmax CE labels class ids uniform over the classes, and sigmoid CE labels uniform in [0, 1].
  */
 export function makeData(op, size) {
   const shape = shapeFor(op, size);
@@ -129,6 +151,10 @@ export function makeData(op, size) {
     case 'softmaxCrossEntropy':
       data.logits = uniformArray(shape.elements, -8, 8, seedFor(op.id, size, 'logits'));
       data.labels = distributionRows(shape.rows, shape.classes, seedFor(op.id, size, 'labels'));
+      break;
+    case 'sparseSoftmaxCrossEntropy':
+      data.logits = uniformArray(shape.elements, -8, 8, seedFor(op.id, size, 'logits'));
+      data.classIds = classIdRows(shape.rows, shape.classes, seedFor(op.id, size, 'labels'));
       break;
     case 'sigmoidCrossEntropy':
       data.logits = uniformArray(shape.elements, -8, 8, seedFor(op.id, size, 'logits'));
@@ -142,7 +168,7 @@ export function makeData(op, size) {
 
 /** Returns the length of the op's primary output (per-row losses, one scalar, or one value per element). */
 export function primaryOutputLength(op, data) {
-  if (op.kind === 'softmaxCrossEntropy') return data.rows;
+  if (op.kind === 'softmaxCrossEntropy' || op.kind === 'sparseSoftmaxCrossEntropy') return data.rows;
   if (op.kind === 'l2Loss') return 1;
   return data.elements;
 }
@@ -197,6 +223,16 @@ export function reference(op, data) {
       if (!op.backprop) return { primary: losses };
       for (let i = 0; i < probabilities.length; i += 1) probabilities[i] -= data.labels[i];
       return { primary: losses, backprop: probabilities };
+    }
+    case 'sparseSoftmaxCrossEntropy': {
+      const { probabilities } = softmaxRowsReference(data.logits, data.rows, data.classes, false);
+      const losses = new Float64Array(data.rows);
+      for (let row = 0; row < data.rows; row += 1) {
+        const at = row * data.classes + data.classIds[row];
+        losses[row] = -Math.log(probabilities[at]);
+        probabilities[at] -= 1;
+      }
+      return op.backprop ? { primary: losses, backprop: probabilities } : { primary: losses };
     }
     case 'sigmoidCrossEntropy': {
       const { logits, labels } = data;

@@ -28,16 +28,21 @@ function softmax(x, out, rows, classes) {
   }
 }
 
+// Returns log(sum(e^x)) over the row of `classes` logits at `base`, shifted by the row maximum.
+function logSumExpRow(logits, base, classes) {
+  let max = -Infinity;
+  for (let j = 0; j < classes; j += 1) max = Math.max(max, logits[base + j]);
+  let sum = 0;
+  for (let j = 0; j < classes; j += 1) sum += Math.exp(logits[base + j] - max);
+  return max + Math.log(sum);
+}
+
 // loss = logsumexp(logits) - sum(labels * logits) for labels that sum to 1; written as
 // sum(labels * (logsumexp - logits)) so that it also matches TensorFlow for labels that do not.
 function softmaxCrossEntropy(labels, logits, loss, backprop, rows, classes) {
   for (let row = 0; row < rows; row += 1) {
     const base = row * classes;
-    let max = -Infinity;
-    for (let j = 0; j < classes; j += 1) max = Math.max(max, logits[base + j]);
-    let sum = 0;
-    for (let j = 0; j < classes; j += 1) sum += Math.exp(logits[base + j] - max);
-    const logSumExp = max + Math.log(sum);
+    const logSumExp = logSumExpRow(logits, base, classes);
     let rowLoss = 0;
     for (let j = 0; j < classes; j += 1) rowLoss += labels[base + j] * (logSumExp - logits[base + j]);
     loss[row] = rowLoss;
@@ -45,6 +50,19 @@ function softmaxCrossEntropy(labels, logits, loss, backprop, rows, classes) {
       for (let j = 0; j < classes; j += 1) {
         backprop[base + j] = Math.exp(logits[base + j] - logSumExp) - labels[base + j];
       }
+    }
+  }
+}
+
+// loss = logsumexp(logits) - logits[id]; the gradient is softmax(logits) - onehot(id).
+function sparseSoftmaxCrossEntropy(classIds, logits, loss, backprop, rows, classes) {
+  for (let row = 0; row < rows; row += 1) {
+    const base = row * classes;
+    const logSumExp = logSumExpRow(logits, base, classes);
+    loss[row] = logSumExp - logits[base + classIds[row]];
+    if (backprop !== null) {
+      for (let j = 0; j < classes; j += 1) backprop[base + j] = Math.exp(logits[base + j] - logSumExp);
+      backprop[base + classIds[row]] -= 1;
     }
   }
 }
@@ -84,6 +102,14 @@ export async function createContender() {
           const backprop = op.backprop ? new Float32Array(elements) : null;
           return {
             run: () => softmaxCrossEntropy(data.labels, data.logits, loss, backprop, rows, classes),
+            outputs: () => ({ primary: loss, backprop }),
+          };
+        }
+        case 'sparseSoftmaxCrossEntropy': {
+          const loss = new Float32Array(rows);
+          const backprop = op.backprop ? new Float32Array(elements) : null;
+          return {
+            run: () => sparseSoftmaxCrossEntropy(data.classIds, data.logits, loss, backprop, rows, classes),
             outputs: () => ({ primary: loss, backprop }),
           };
         }

@@ -49,9 +49,10 @@ function prepareSoftmax(simd, data, allocate) {
 }
 
 // The backprop array is always the caller's, because the API has no way to allocate it. In the allocating
-// variant the caller allocates a fresh one per call, as code that keeps every gradient would.
-function prepareSoftmaxCrossEntropy(simd, op, data, allocate) {
-  const { labels, logits, rows, classes, elements } = data;
+// variant the caller allocates a fresh one per call, as code that keeps every gradient would. `fn` is the dense
+// or the sparse softmax cross-entropy, and `labels` the distributions or the class ids.
+function prepareCrossEntropy(fn, labels, op, data, allocate) {
+  const { logits, rows, classes, elements } = data;
   const shape = [rows, classes];
   if (allocate) {
     let loss = null;
@@ -59,7 +60,7 @@ function prepareSoftmaxCrossEntropy(simd, op, data, allocate) {
     return {
       run: () => {
         backprop = op.backprop ? new Float32Array(elements) : undefined;
-        loss = simd.softmaxCrossEntropyWithLogits({ labels, logits, shape, backprop });
+        loss = fn({ labels, logits, shape, backprop });
       },
       outputs: () => ({ primary: loss, backprop }),
     };
@@ -67,7 +68,7 @@ function prepareSoftmaxCrossEntropy(simd, op, data, allocate) {
   const out = new Float32Array(rows);
   const backprop = op.backprop ? new Float32Array(elements) : undefined;
   return {
-    run: () => simd.softmaxCrossEntropyWithLogits({ labels, logits, shape, out, backprop }),
+    run: () => fn({ labels, logits, shape, out, backprop }),
     outputs: () => ({ primary: out, backprop }),
   };
 }
@@ -108,7 +109,10 @@ export async function createContender(options) {
         case 'softmax':
           return prepareSoftmax(simd, data, allocate);
         case 'softmaxCrossEntropy':
-          return prepareSoftmaxCrossEntropy(simd, op, data, allocate);
+          return prepareCrossEntropy(simd.softmaxCrossEntropyWithLogits, data.labels, op, data, allocate);
+        case 'sparseSoftmaxCrossEntropy':
+          if (!simd.sparseSoftmaxCrossEntropyWithLogits) return { skip: 'this simd-nn has no sparse cross-entropy' };
+          return prepareCrossEntropy(simd.sparseSoftmaxCrossEntropyWithLogits, data.classIds, op, data, allocate);
         case 'sigmoidCrossEntropy':
           return prepareSigmoidCrossEntropy(simd, data, allocate);
         case 'l2Loss': {
