@@ -50,6 +50,12 @@ const REFERENCES = [
     expected: [-0.34099886, 0.24243297, 0.098565891],
   },
   {
+    call: 'sparseSoftmaxCrossEntropyWithLogits(labels [0], logits [[2, 1, 0.1]])',
+    maxUlp: 8,
+    run: () => nn.sparseSoftmaxCrossEntropyWithLogits({ labels: [0], logits: [[2, 1, 0.1]] }),
+    expected: [0.41703001],
+  },
+  {
     call: 'sigmoidCrossEntropyWithLogits(labels [[1, 0]], logits [[0.8, -1.2]])',
     maxUlp: 2,
     run: () => nn.sigmoidCrossEntropyWithLogits({ labels: [[1, 0]], logits: [[0.8, -1.2]] }),

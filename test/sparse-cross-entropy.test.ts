@@ -293,6 +293,21 @@ describe('sparseSoftmaxCrossEntropyWithLogits arguments', () => {
         'Received shape [1,2]',
     },
     {
+      name: 'backprop over the class ids',
+      args: () => {
+        const buffer = new ArrayBuffer(24);
+        return {
+          labels: new Int32Array(buffer, 0, 2),
+          logits: new Float32Array(6),
+          shape: [2, 3],
+          backprop: new Float32Array(buffer),
+        };
+      },
+      code: 'ERR_INVALID_ARG_VALUE',
+      message:
+        'The "backprop" argument overlaps the "labels" argument in memory. Pass arrays that do not overlap.',
+    },
+    {
       name: 'zero classes',
       args: () => ({ labels: new Int32Array(2), logits: new Float32Array(0), shape: [2, 0] }),
       code: 'ERR_OUT_OF_RANGE',
@@ -305,7 +320,7 @@ describe('sparseSoftmaxCrossEntropyWithLogits arguments', () => {
     const backprop = new Float32Array(6).fill(7);
     let thrown: unknown;
     try {
-      sparseSoftmaxCrossEntropyWithLogits({ ...args(), out, backprop } as never);
+      sparseSoftmaxCrossEntropyWithLogits({ out, backprop, ...args() } as never);
     } catch (error) {
       thrown = error;
     }
