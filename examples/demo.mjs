@@ -68,6 +68,12 @@ const REFERENCES = [
     expected: [7],
   },
   {
+    call: 'l2Normalize([3, 4])',
+    maxUlp: 1,
+    run: () => nn.l2Normalize([3, 4]),
+    expected: [0.6, 0.8],
+  },
+  {
     call: 'classifier: softmax([[2.5, 0.3, -1.2]])',
     maxUlp: 8,
     run: () => nn.softmax([[2.5, 0.3, -1.2]]),

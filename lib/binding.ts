@@ -57,6 +57,7 @@ export interface Binding {
     classes: number,
   ): void;
   sigmoidCrossEntropy(labels: Float32Array, logits: Float32Array, out: Float32Array): void;
+  l2Normalize(x: Float32Array, out: Float32Array, rows: number, classes: number, inner: number, epsilon: number): void;
   l2Loss(t: Float32Array): number;
   // Promise versions: the same arguments and checks, run on the libuv thread pool.
   reluAsync(x: Float32Array, out: Float32Array): Promise<void>;
@@ -66,6 +67,7 @@ export interface Binding {
   softmaxCrossEntropyAsync(...args: Parameters<Binding['softmaxCrossEntropy']>): Promise<void>;
   sparseSoftmaxCrossEntropyAsync(...args: Parameters<Binding['sparseSoftmaxCrossEntropy']>): Promise<void>;
   sigmoidCrossEntropyAsync(labels: Float32Array, logits: Float32Array, out: Float32Array): Promise<void>;
+  l2NormalizeAsync(...args: Parameters<Binding['l2Normalize']>): Promise<void>;
   l2LossAsync(t: Float32Array): Promise<number>;
   testingSetIsa(name: string): boolean;
   testingExp(x: Float32Array, out: Float32Array): void;

@@ -4,7 +4,7 @@
  * written before a prepare function returns.
  */
 import type { Binding } from './binding';
-import { formatShape, invalidValue, outOfRange } from './errors';
+import { formatShape, invalidType, invalidValue, outOfRange } from './errors';
 import {
   bindingLayout,
   elementCount,
@@ -37,6 +37,18 @@ export interface SoftmaxOptions {
   /** Class axis, negative counting from the end (default -1). */
   axis?: number;
   /** Receives the probabilities; same length as the input. May be the input itself. */
+  out?: Float32Array;
+}
+
+/** Options of {@link l2Normalize}. */
+export interface L2NormalizeOptions {
+  /** Shape of a flat input (default `[length]`). For nested input it must equal the nesting. */
+  shape?: readonly number[];
+  /** The axis to normalize along, negative counting from the end (default: all elements together). */
+  axis?: number;
+  /** Lower bound of the sum of squares, a positive finite number (default 1e-12, TensorFlow's). */
+  epsilon?: number;
+  /** Receives the result; same length as the input. May be the input itself. */
   out?: Float32Array;
 }
 
@@ -86,6 +98,14 @@ export interface SigmoidCrossEntropyArgs {
 export interface ElementwiseCall {
   x: Float32Array;
   out: Float32Array;
+}
+
+/** A checked l2 normalization. */
+export interface L2NormalizeCall {
+  x: Float32Array;
+  out: Float32Array;
+  layout: RowLayout;
+  epsilon: number;
 }
 
 /** A checked softmax call. */
@@ -141,6 +161,35 @@ export function prepareSoftmax(logits: unknown, options: unknown): SoftmaxCall {
   const layout = rowLayout(shape, normalizeAxis(axis, shape.length));
   const result = resolveOut(out, tensor.length, 'out', 'the length of "logits"');
   return { logits: tensor.data, out: result, layout: bindingLayout(layout, tensor.length) };
+}
+
+/** TensorFlow's default epsilon of tf.nn.l2_normalize. */
+const DEFAULT_L2_EPSILON = 1e-12;
+
+export function prepareL2Normalize(x: unknown, options: unknown): L2NormalizeCall {
+  const tensor = toTensor(x, 'x');
+  const { shape: shapeOption, axis, epsilon: epsilonOption, out } = requireOptions(options);
+
+  const shape = resolveShape(tensor, shapeOption, 'shape', 'x');
+  let layout: RowLayout = { rows: 1, classes: tensor.length, inner: 1 };
+  if (axis !== undefined) {
+    requireRank(shape, 'shape');
+    layout = rowLayout(shape, normalizeAxis(axis, shape.length));
+  }
+
+  let epsilon = DEFAULT_L2_EPSILON;
+  if (epsilonOption !== undefined) {
+    if (typeof epsilonOption !== 'number') {
+      invalidType('epsilon', 'of type number', epsilonOption);
+    }
+    if (!(epsilonOption > 0 && Number.isFinite(epsilonOption))) {
+      outOfRange('epsilon', 'a positive finite number', String(epsilonOption));
+    }
+    epsilon = epsilonOption;
+  }
+
+  const result = resolveOut(out, tensor.length, 'out', 'the length of "x"');
+  return { x: tensor.data, out: result, layout: bindingLayout(layout, tensor.length), epsilon };
 }
 
 // Resolves the labels' shape for a cross-entropy; see SoftmaxCrossEntropyArgs.labelsShape.

@@ -11,12 +11,14 @@ import { binding, type IsaName } from './binding';
 import {
   prepareElementwise,
   prepareL2Loss,
+  prepareL2Normalize,
   prepareSigmoidCrossEntropy,
   prepareSoftmax,
   prepareSoftmaxCrossEntropy,
   prepareSparseSoftmaxCrossEntropy,
   invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
+  type L2NormalizeOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
   type SoftmaxOptions,
@@ -29,6 +31,7 @@ export type { IsaName } from './binding';
 export type { NestedNumbers, TensorLike } from './tensor';
 export type {
   ElementwiseOptions,
+  L2NormalizeOptions,
   SigmoidCrossEntropyArgs,
   SoftmaxCrossEntropyArgs,
   SoftmaxOptions,
@@ -167,9 +170,9 @@ export function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArgs): Fl
  * max(loss, log S), each gradient element within 4 ulp of max(e^s / S, its one-hot label). A row containing
  * NaN or +inf logits, or only -inf, gives NaN. The classes lie along the last axis of the logits.
  *
- * @param args - `labels`, one class id per row (an Int32Array, read in place, or integers; nested labels must
- *   have the logits' shape without its last axis), `logits`, their `shape` when flat (default one row),
- *   `out` for the losses and `backprop` for the gradient (it may be `logits` itself).
+ * @param args - `labels`, one class id per row: an Int32Array (read in place) or integers. Nested labels
+ *   must have the logits' shape without its last axis. Then `logits`, their `shape` when flat (default one
+ *   row), `out` for the losses and `backprop` for the gradient (it may be `logits` itself).
  * @returns `out`, or a new Float32Array with one loss per row.
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when an argument has the wrong type (labels in a Float32Array
  *   included: class ids are integers).
@@ -221,6 +224,31 @@ export function sigmoidCrossEntropyWithLogits(args: SigmoidCrossEntropyArgs): Fl
  */
 export function l2Loss(t: TensorLike): number {
   return binding.l2Loss(prepareL2Loss(t));
+}
+
+/**
+ * Divides by the l2 norm along an axis (tf.nn.l2_normalize): `x / sqrt(max(sum(x^2), epsilon))`, the sum
+ * accumulated in float64 so that it neither overflows nor underflows early, and each result within 1 ulp. A
+ * zero vector gives zeros. A vector with one infinite entry gives its limit, ±1 there and ±0 elsewhere
+ * (TensorFlow: NaN). A vector with NaN, or with two or more infinite entries, gives NaN.
+ *
+ * @param x - Input values: a Float32Array (read in place) or nested numbers, whose nesting is the shape.
+ * @param options - `shape` of a flat input, the `axis` to normalize along (default: all elements together),
+ *   `epsilon` (default 1e-12) and `out` for the result (it may be `x` itself).
+ * @returns `out`, or a new Float32Array of the input's length and layout.
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when an argument or option has the wrong type.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when `shape` does not match the data, `out` has the wrong
+ *   length or overlaps `x` other than exactly, or a buffer is detached.
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` when `axis` is out of range or `epsilon` is not a positive finite
+ *   number.
+ * @example
+ * l2Normalize([3, 4]); // Float32Array [0.6, 0.8]
+ * l2Normalize(embeddings, { shape: [count, 768], axis: -1, out: embeddings }); // each row to unit length
+ */
+export function l2Normalize(x: TensorLike, options?: L2NormalizeOptions): Float32Array {
+  const { x: data, out, layout, epsilon } = prepareL2Normalize(x, options);
+  binding.l2Normalize(data, out, layout.rows, layout.classes, layout.inner, epsilon);
+  return out;
 }
 
 /**

@@ -17,12 +17,14 @@ import { binding } from './binding';
 import {
   prepareElementwise,
   prepareL2Loss,
+  prepareL2Normalize,
   prepareSigmoidCrossEntropy,
   prepareSoftmax,
   prepareSoftmaxCrossEntropy,
   prepareSparseSoftmaxCrossEntropy,
   invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
+  type L2NormalizeOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
   type SoftmaxOptions,
@@ -125,6 +127,20 @@ export async function sparseSoftmaxCrossEntropyWithLogits(args: SparseSoftmaxCro
 export async function sigmoidCrossEntropyWithLogits(args: SigmoidCrossEntropyArgs): Promise<Float32Array> {
   const { labels, logits, out } = prepareSigmoidCrossEntropy(args);
   await binding.sigmoidCrossEntropyAsync(labels, logits, out);
+  return out;
+}
+
+/**
+ * Computes the l2 normalization on the thread pool; see the synchronous `l2Normalize` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `l2Normalize` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared
+ *   `out` was detached or resized before the result arrived.
+ * @throws {RangeError} Rejects with `ERR_OUT_OF_RANGE` as `l2Normalize` throws.
+ */
+export async function l2Normalize(x: TensorLike, options?: L2NormalizeOptions): Promise<Float32Array> {
+  const { x: data, out, layout, epsilon } = prepareL2Normalize(x, options);
+  await binding.l2NormalizeAsync(data, out, layout.rows, layout.classes, layout.inner, epsilon);
   return out;
 }
 

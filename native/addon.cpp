@@ -28,10 +28,9 @@ using ElementwiseKernel = void (*KernelSet::*)(const float*, float*, size_t);
 using Parser = Operation (*)(const ArgumentChecker& args);
 
 // (x, out): out = f(x) element-wise; out may be exactly x.
-template <ElementwiseKernel Kernel>
-Operation ParseElementwise(const ArgumentChecker& args) {
-  const FloatArray x = args.Float32Array(0, "x");
-  const FloatArray out = args.Float32Array(1, "out");
+// Checks that `out` has x's length and overlaps it only exactly, then returns the operation that reads x and
+// writes out with the active set. The caller adds the call's parameters and its run function.
+Operation OneToOneOperation(const ArgumentChecker& args, const FloatArray& x, const FloatArray& out) {
   args.RequireLength(out, x.length);
   args.RejectOverlap(out, x, true);
 
@@ -39,6 +38,15 @@ Operation ParseElementwise(const ArgumentChecker& args) {
   operation.AddInput(x);
   operation.AddOutput(out);
   operation.call.kernels = &ActiveKernels();
+  return operation;
+}
+
+template <ElementwiseKernel Kernel>
+Operation ParseElementwise(const ArgumentChecker& args) {
+  const FloatArray x = args.Float32Array(0, "x");
+  const FloatArray out = args.Float32Array(1, "out");
+
+  Operation operation = OneToOneOperation(args, x, out);
   operation.call.length = x.length;
   operation.run = [](const KernelCall& call, float* const* data) {
     (call.kernels->*Kernel)(data[0], data[1], call.length);
@@ -52,13 +60,8 @@ Operation ParseSoftmax(const ArgumentChecker& args) {
   const FloatArray x = args.Float32Array(0, "logits");
   const FloatArray out = args.Float32Array(1, "out");
   const RowLayout layout = args.Layout(2, x);
-  args.RequireLength(out, x.length);
-  args.RejectOverlap(out, x, true);
 
-  Operation operation;
-  operation.AddInput(x);
-  operation.AddOutput(out);
-  operation.call.kernels = &ActiveKernels();
+  Operation operation = OneToOneOperation(args, x, out);
   operation.call.layout = layout;
   operation.run = [](const KernelCall& call, float* const* data) {
     Softmax(*call.kernels, data[0], data[1], call.layout);
@@ -130,6 +133,23 @@ Operation ParseSoftmaxCrossEntropy(const ArgumentChecker& args) {
     const RowView logits_view{data[1], call.logits_layout};
     SoftmaxCrossEntropy(*call.kernels, labels_view, logits_view, call.rows, call.classes, data[2],
                         call.has_backprop ? data[3] : nullptr, call.backprop_layout);
+    return 0.0;
+  };
+  return operation;
+}
+
+// (x, out, rows, classes, inner, epsilon): out may be exactly x; epsilon is a positive finite number.
+Operation ParseL2Normalize(const ArgumentChecker& args) {
+  const FloatArray x = args.Float32Array(0, "x");
+  const FloatArray out = args.Float32Array(1, "out");
+  const RowLayout layout = args.Layout(2, x);
+  const double epsilon = args.PositiveNumber(5, "epsilon");
+
+  Operation operation = OneToOneOperation(args, x, out);
+  operation.call.layout = layout;
+  operation.call.epsilon = epsilon;
+  operation.run = [](const KernelCall& call, float* const* data) {
+    L2Normalize(*call.kernels, data[0], data[1], call.layout, call.epsilon);
     return 0.0;
   };
   return operation;
@@ -248,6 +268,8 @@ class SimdNnAddon : public Napi::Addon<SimdNnAddon> {
                        &SimdNnAddon::OnThreadPool<ParseSparseSoftmaxCrossEntropy>),
         InstanceMethod("sigmoidCrossEntropy", &SimdNnAddon::Now<ParseSigmoidCrossEntropy>),
         InstanceMethod("sigmoidCrossEntropyAsync", &SimdNnAddon::OnThreadPool<ParseSigmoidCrossEntropy>),
+        InstanceMethod("l2Normalize", &SimdNnAddon::Now<ParseL2Normalize>),
+        InstanceMethod("l2NormalizeAsync", &SimdNnAddon::OnThreadPool<ParseL2Normalize>),
         InstanceMethod("l2Loss", &SimdNnAddon::Now<ParseL2Loss>),
         InstanceMethod("l2LossAsync", &SimdNnAddon::OnThreadPool<ParseL2Loss>),
         // Test-only hooks, not re-exported by the facade.

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace simd_nn {
 namespace {
@@ -87,6 +88,17 @@ size_t ArgumentChecker::Size(size_t index, const char* name) const {
     Fail(kOutOfRange, "The " + Quoted(name) + " argument must be a non-negative safe integer.");
   }
   return static_cast<size_t>(number);
+}
+
+double ArgumentChecker::PositiveNumber(size_t index, const char* name) const {
+  double number = -1.0;
+  if (napi_get_value_double(Env(), info_[index], &number) != napi_ok) {
+    number = -1.0;
+  }
+  if (!(number > 0.0 && number <= std::numeric_limits<double>::max())) {
+    Fail(kOutOfRange, "The " + Quoted(name) + " argument must be a positive finite number.");
+  }
+  return number;
 }
 
 RowLayout ArgumentChecker::Layout(size_t first_index, const FloatArray& array) const {

@@ -16,7 +16,8 @@ namespace simd_nn {
 struct KernelCall {
   const KernelSet* kernels = nullptr;  // the set active when the call was checked
   size_t length = 0;                   // element-wise operations
-  RowLayout layout{};                  // softmax
+  RowLayout layout{};                  // softmax, l2 normalization
+  double epsilon = 0.0;                // l2 normalization
   RowLayout labels_layout{};           // cross-entropy
   RowLayout logits_layout{};
   RowLayout backprop_layout{};

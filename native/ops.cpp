@@ -1,6 +1,7 @@
 #include "ops.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -43,6 +44,30 @@ void ScatterRows(const float* block, size_t first, size_t count, float* data, co
   }
 }
 
+// Runs dense_rows(in, out, count), which maps `count` dense rows of layout.classes from in to out, over all rows
+// of x into y. A non-last class axis gathers blocks of strided rows, runs dense_rows on each block in place and
+// scatters the result. Each block is read completely before it is written, so y may be exactly x.
+template <typename DenseRows>
+void MapRows(const float* x, float* y, const RowLayout& layout, DenseRows dense_rows) {
+  if (layout.rows == 0 || layout.classes == 0) {
+    return;
+  }
+  if (layout.inner == 1) {
+    dense_rows(x, y, layout.rows);
+    return;
+  }
+
+  const size_t block_rows = std::min(layout.rows, BlockRows(layout.classes));
+  std::vector<float> block(block_rows * layout.classes);
+  const RowView view{x, layout};
+  for (size_t first = 0; first < layout.rows; first += block_rows) {
+    const size_t count = std::min(block_rows, layout.rows - first);
+    GatherRows(view, first, count, layout.classes, block.data());
+    dense_rows(block.data(), block.data(), count);
+    ScatterRows(block.data(), first, count, y, layout);
+  }
+}
+
 bool IsDense(const RowLayout& layout, size_t rows, size_t classes) {
   return layout.inner == 1 && layout.rows == rows && layout.classes == classes;
 }
@@ -60,25 +85,9 @@ bool IsValidLayout(const RowLayout& layout, size_t length) {
 }
 
 void Softmax(const KernelSet& kernels, const float* x, float* y, const RowLayout& layout) {
-  if (layout.rows == 0 || layout.classes == 0) {
-    return;
-  }
-  if (layout.inner == 1) {
-    kernels.softmax_rows(x, y, layout.rows, layout.classes);
-    return;
-  }
-
-  // A non-last class axis: gather a block of strided rows, run the dense kernel on it in place, scatter the
-  // result. Each block is read completely before it is written, so y may be exactly x.
-  const size_t block_rows = std::min(layout.rows, BlockRows(layout.classes));
-  std::vector<float> block(block_rows * layout.classes);
-  const RowView view{x, layout};
-  for (size_t first = 0; first < layout.rows; first += block_rows) {
-    const size_t count = std::min(block_rows, layout.rows - first);
-    GatherRows(view, first, count, layout.classes, block.data());
-    kernels.softmax_rows(block.data(), block.data(), count, layout.classes);
-    ScatterRows(block.data(), first, count, y, layout);
-  }
+  MapRows(x, y, layout, [&](const float* in, float* out, size_t rows) {
+    kernels.softmax_rows(in, out, rows, layout.classes);
+  });
 }
 
 void SoftmaxCrossEntropy(const KernelSet& kernels, const RowView& labels, const RowView& logits, size_t rows,
@@ -112,6 +121,46 @@ void SoftmaxCrossEntropy(const KernelSet& kernels, const RowView& labels, const 
       ScatterRows(grad_block, first, count, backprop, backprop_layout);
     }
   }
+}
+
+namespace {
+
+// Normalizes one dense row of `classes` entries from x into y (see L2Normalize). y may be exactly x: every
+// entry is read before it is written.
+void L2NormalizeRow(const KernelSet& kernels, const float* x, float* y, size_t classes, double epsilon) {
+  const double sum = kernels.sum_squares(x, classes);
+  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+  // Finite float32 squares cannot overflow a float64 sum, so an infinite sum means an infinite entry.
+  if (sum == std::numeric_limits<double>::infinity()) {
+    size_t infinite = 0;
+    for (size_t j = 0; j < classes; ++j) {
+      infinite += std::isinf(x[j]) ? 1 : 0;
+    }
+    for (size_t j = 0; j < classes; ++j) {
+      const float v = x[j];
+      y[j] = infinite > 1 ? kNaN : std::isinf(v) ? std::copysign(1.0f, v) : std::copysign(0.0f, v);
+    }
+    return;
+  }
+
+  // max(sum, epsilon) that keeps a NaN sum, which then makes the whole row NaN.
+  const double bounded = sum < epsilon ? epsilon : sum;
+  const double inverse = 1.0 / std::sqrt(bounded);
+  for (size_t j = 0; j < classes; ++j) {
+    y[j] = static_cast<float>(static_cast<double>(x[j]) * inverse);
+  }
+}
+
+}  // namespace
+
+void L2Normalize(const KernelSet& kernels, const float* x, float* y, const RowLayout& layout, double epsilon) {
+  const size_t classes = layout.classes;
+  MapRows(x, y, layout, [&](const float* in, float* out, size_t rows) {
+    for (size_t r = 0; r < rows; ++r) {
+      L2NormalizeRow(kernels, in + r * classes, out + r * classes, classes, epsilon);
+    }
+  });
 }
 
 void SparseSoftmaxCrossEntropy(const KernelSet& kernels, const void* labels, const float* logits, size_t rows,

@@ -45,6 +45,12 @@ void SoftmaxCrossEntropy(const KernelSet& kernels, const RowView& labels, const 
 void SparseSoftmaxCrossEntropy(const KernelSet& kernels, const void* labels, const float* logits, size_t rows,
                                size_t classes, float* loss, float* backprop);
 
+// L2 normalization along the class axis: y = x / sqrt(max(sum of x^2, epsilon)) per row, the sum in float64
+// (KernelSet::sum_squares) and each quotient rounded once to float32. A row with one infinite entry gives
+// its limit, +-1 there and +-0 elsewhere; a row with NaN, or with two or more infinite entries, gives NaN.
+// y has x's layout and may be exactly x.
+void L2Normalize(const KernelSet& kernels, const float* x, float* y, const RowLayout& layout, double epsilon);
+
 }  // namespace simd_nn
 
 #endif  // SIMD_NN_OPS_H_
