@@ -78,6 +78,8 @@ export interface SparseSoftmaxCrossEntropyArgs {
   logits: TensorLike;
   /** Shape of flat logits (default `[length]`, one row). */
   shape?: readonly number[];
+  /** The class axis: only the last one, -1 (the default) or rank - 1, as in TensorFlow. */
+  axis?: number;
   /** Receives the loss of each row. */
   out?: Float32Array;
   /** Receives the gradient with respect to the logits, of the logits' shape. May be `logits` itself. */
@@ -322,12 +324,23 @@ export function invokeSoftmaxCrossEntropy<R>(
 
 export function prepareSparseSoftmaxCrossEntropy(args: unknown): SparseSoftmaxCrossEntropyCall {
   // Each property is read once, as in prepareSoftmaxCrossEntropy.
-  const { logits: logitsArgument, labels: labelsArgument, shape: shapeOption, out, backprop: backpropOption } =
-    requireArgs(args);
+  const {
+    logits: logitsArgument,
+    labels: labelsArgument,
+    shape: shapeOption,
+    axis,
+    out,
+    backprop: backpropOption,
+  } = requireArgs(args);
   const logits = toTensor(logitsArgument, 'logits');
 
   const logitsShape = resolveShape(logits, shapeOption, 'shape', 'logits');
   requireRank(logitsShape, 'shape');
+  // The dense function takes `axis`; this one, like TensorFlow's, has its classes along the last axis only.
+  // Another axis is rejected rather than ignored, since it would silently change which entries form a row.
+  if (axis !== undefined && normalizeAxis(axis, logitsShape.length) !== logitsShape.length - 1) {
+    outOfRange('axis', `the last axis, -1 or ${logitsShape.length - 1}, where the classes are`, String(axis));
+  }
   const { rows, classes } = rowLayout(logitsShape, logitsShape.length - 1);
   if (classes === 0) {
     outOfRange('logits', 'a tensor with at least 1 class along its last axis', `shape ${formatShape(logitsShape)}`);
@@ -347,7 +360,7 @@ export function prepareSparseSoftmaxCrossEntropy(args: unknown): SparseSoftmaxCr
     invalidValue(
       'labels',
       `a list of one class id per row of "logits" ${formatShape(logitsShape)}, ${rows} in all`,
-      `${labelCount} ids`,
+      labelCount === 1 ? '1 id' : `${labelCount} ids`,
     );
   }
 

@@ -172,14 +172,17 @@ export function softmaxCrossEntropyWithLogits(args: SoftmaxCrossEntropyArgs): Fl
  *
  * @param args - `labels`, one class id per row: an Int32Array (read in place) or integers. Nested labels
  *   must have the logits' shape without its last axis. Then `logits`, their `shape` when flat (default one
- *   row), `out` for the losses and `backprop` for the gradient (it may be `logits` itself).
+ *   row), `out` for the losses and `backprop` for the gradient (it may be `logits` itself). `axis` may only
+ *   name the last axis. An id that another thread changes to one out of range during the call (shared
+ *   memory) gives its row NaN, never a write out of bounds.
  * @returns `out`, or a new Float32Array with one loss per row.
  * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when an argument has the wrong type (labels in a Float32Array
  *   included: class ids are integers).
  * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when the shapes or lengths do not match, when `out` or
  *   `backprop` overlaps an input (backprop may be exactly `logits`), or when a buffer is detached.
  * @throws {RangeError} `ERR_OUT_OF_RANGE` when a class id is not an integer in [0, classes - 1] (the message
- *   names the row and the id), or when there are 0 classes. Nothing is written.
+ *   names the row and the id), when there are 0 classes, or when `axis` is not the last axis. Nothing is
+ *   written.
  * @example
  * sparseSoftmaxCrossEntropyWithLogits({ labels: [0], logits: [[2, 1, 0.1]] }); // Float32Array [0.41703]
  *

@@ -68,14 +68,14 @@ function isOutOfBoundsView(view: Float32Array | Int32Array): boolean {
 
 // Rejects a view of length 0 that is detached or past the end of its buffer, rather than taking it as empty.
 function rejectInaccessibleView(view: Float32Array | Int32Array, name: string): void {
-  const type = isFloat32Array(view) ? 'Float32Array' : 'Int32Array';
+  const type = isFloat32Array(view) ? 'a Float32Array' : 'an Int32Array';
   if (isDetachedView(view)) {
-    invalidValue(name, `a ${type} whose ArrayBuffer is not detached`, 'a view of a detached ArrayBuffer');
+    invalidValue(name, `${type} whose ArrayBuffer is not detached`, 'a view of a detached ArrayBuffer');
   }
   if (isOutOfBoundsView(view)) {
     invalidValue(
       name,
-      `a ${type} within the bounds of its ArrayBuffer`,
+      `${type} within the bounds of its ArrayBuffer`,
       'a view that ends past its resized ArrayBuffer',
     );
   }

@@ -142,7 +142,8 @@ describeEachIsa('sparseSoftmaxCrossEntropyWithLogits', () => {
     const ids = randomIds(random, rows, classes);
     const logits = uniform(random, rows * classes, -8, 8);
     const separate = new Float32Array(rows * classes);
-    const loss = sparseSoftmaxCrossEntropyWithLogits({ labels: ids, logits, shape: [rows, classes], backprop: separate });
+    const shape = [rows, classes];
+    const loss = sparseSoftmaxCrossEntropyWithLogits({ labels: ids, logits, shape, backprop: separate });
     const inPlaceLoss = sparseSoftmaxCrossEntropyWithLogits({
       labels: ids,
       logits,
@@ -180,6 +181,14 @@ describe('sparseSoftmaxCrossEntropyWithLogits arguments', () => {
     });
     expect(loss).toEqual(flat);
     expect(loss[1]).toBe(Math.fround(Math.log(3)));
+  });
+
+  test('axis -1 and rank - 1 are the default axis', () => {
+    const logits = new Float32Array([2, 1, 0.1, 0, 1, 2]);
+    const loss = sparseSoftmaxCrossEntropyWithLogits({ labels: [0, 2], logits, shape: [2, 3] });
+    for (const axis of [-1, 1]) {
+      expect(sparseSoftmaxCrossEntropyWithLogits({ labels: [0, 2], logits, shape: [2, 3], axis })).toEqual(loss);
+    }
   });
 
   test('zero rows give an empty result', () => {
@@ -282,7 +291,15 @@ describe('sparseSoftmaxCrossEntropyWithLogits arguments', () => {
       name: 'one id too many',
       args: () => ({ labels: new Int32Array(3), logits: new Float32Array(6), shape: [2, 3] }),
       code: 'ERR_INVALID_ARG_VALUE',
-      message: 'The "labels" argument must be a list of one class id per row of "logits" [2,3], 2 in all. Received 3 ids',
+      message:
+        'The "labels" argument must be a list of one class id per row of "logits" [2,3], 2 in all. Received 3 ids',
+    },
+    {
+      name: 'one id too few',
+      args: () => ({ labels: new Int32Array(1), logits: new Float32Array(6), shape: [2, 3] }),
+      code: 'ERR_INVALID_ARG_VALUE',
+      message:
+        'The "labels" argument must be a list of one class id per row of "logits" [2,3], 2 in all. Received 1 id',
     },
     {
       name: 'nested labels of another shape',
@@ -306,6 +323,12 @@ describe('sparseSoftmaxCrossEntropyWithLogits arguments', () => {
       code: 'ERR_INVALID_ARG_VALUE',
       message:
         'The "backprop" argument overlaps the "labels" argument in memory. Pass arrays that do not overlap.',
+    },
+    {
+      name: 'a class axis other than the last',
+      args: () => ({ labels: [0, 0, 0], logits: new Float32Array(6), shape: [3, 2], axis: 0 }),
+      code: 'ERR_OUT_OF_RANGE',
+      message: 'The "axis" argument must be the last axis, -1 or 1, where the classes are. Received 0',
     },
     {
       name: 'zero classes',
@@ -334,7 +357,8 @@ describe('sparseSoftmaxCrossEntropyWithLogits arguments', () => {
   test('the binding checks every id before it writes', () => {
     const loss = new Float32Array(2).fill(7);
     const backprop = new Float32Array(6).fill(7);
-    const call = () => binding.sparseSoftmaxCrossEntropy(new Int32Array([1, 3]), new Float32Array(6), loss, backprop, 2, 3);
+    const ids = new Int32Array([1, 3]);
+    const call = () => binding.sparseSoftmaxCrossEntropy(ids, new Float32Array(6), loss, backprop, 2, 3);
     expect(call).toThrow(RangeError);
     expect(call).toThrow('The "labels[1]" argument must be a class id in [0, 2]. Received 3');
     expect(Array.from(loss)).toEqual([7, 7]);
