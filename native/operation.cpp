@@ -87,7 +87,7 @@ class OperationWorker : public Napi::AsyncWorker {
       if (array.shared) {
         data_[i] = array.data;
       } else if (is_input) {
-        // Copied as bytes: an Int32Array input (FloatArray) holds no floats.
+        // Copied as bytes, because an Int32Array input (FloatArray) contains no floats.
         staged_.emplace_back(array.length);
         if (array.length != 0) {
           std::memcpy(staged_.back().data(), array.data, array.length * sizeof(float));

@@ -47,7 +47,7 @@ void SparseSoftmaxCrossEntropy(const KernelSet& kernels, const void* labels, con
 
 // L2 normalization along the class axis: y = x / sqrt(max(sum of x^2, epsilon)) per row, the sum in float64
 // (KernelSet::sum_squares) and each quotient rounded once to float32. A row with one infinite entry gives
-// its limit, +-1 there and +-0 elsewhere; a row with NaN, or with two or more infinite entries, gives NaN.
+// its limit, +-1 there and +-0 elsewhere. A row with NaN, or with two or more infinite entries, gives NaN.
 // y has x's layout and may be exactly x.
 void L2Normalize(const KernelSet& kernels, const float* x, float* y, const RowLayout& layout, double epsilon);
 

@@ -108,8 +108,8 @@ backprop over as many classes. The copy floor is \`Float32Array.prototype.set\` 
 
 **Sizes and data.** Sizes are element counts of the main input (K = 1024, M = 1048576). Ops with a class axis use
 floor(size / classes) rows, and every per-element figure divides by the elements actually processed. Inputs are
-uniform in [-8, 8], softmax cross-entropy labels are random distributions per row, sparse ones class ids uniform
-over the classes, sigmoid cross-entropy labels uniform in [0, 1]; the data is seeded by op and size, so every contender gets identical inputs.
+uniform in [-8, 8]. Softmax cross-entropy labels are random distributions per row, and the sparse ones class
+ids uniform over the classes. Sigmoid cross-entropy labels are uniform in [0, 1]. The data is seeded by op and size, so every contender gets identical inputs.
 
 **Processes, trials and medians.** Every job (one contender, one op, all sizes in ascending order) runs in a
 fresh Node process, so no contender inherits another's JIT state, heap or thread pool, and only one process runs
