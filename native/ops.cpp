@@ -169,6 +169,8 @@ void SparseSoftmaxCrossEntropy(const KernelSet& kernels, const void* labels, con
     return;
   }
 
+  // NOTE: each call makes two heap allocations here, which a call of one short row pays for in full. Stack
+  // storage for small blocks was not tried.
   const size_t block_rows = std::min(rows, BlockRows(classes));
   std::vector<float> one_hot(block_rows * classes, 0.0f);
   // The class of each row of the block, or -1 for an id out of range.
