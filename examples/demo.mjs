@@ -28,6 +28,36 @@ const REFERENCES = [
     expected: [-0.99505478, -0.76159418, 0, 0.96402758, 0.99932933],
   },
   {
+    call: 'relu6([-3, 2, 9])',
+    maxUlp: 0,
+    run: () => nn.relu6([-3, 2, 9]),
+    expected: [0, 2, 6],
+  },
+  {
+    call: 'leakyRelu([-10, 0, 3]), alpha 0.2',
+    maxUlp: 0,
+    run: () => nn.leakyRelu([-10, 0, 3]),
+    expected: [-2, 0, 3],
+  },
+  {
+    call: 'softplus([-20, 0, 3])',
+    maxUlp: 2,
+    run: () => nn.softplus([-20, 0, 3]),
+    expected: [2.0611537e-9, 0.69314718, 3.0485873],
+  },
+  {
+    call: 'logSigmoid([-100, 0, 5])',
+    maxUlp: 2,
+    run: () => nn.logSigmoid([-100, 0, 5]),
+    expected: [-100, -0.69314718, -0.0067153485],
+  },
+  {
+    call: 'softsign([-3, 0, 1, Infinity])',
+    maxUlp: 1,
+    run: () => nn.softsign([-3, 0, 1, Infinity]),
+    expected: [-0.75, 0, 0.5, 1],
+  },
+  {
     call: 'softmax([2, 1, 0.1])',
     maxUlp: 8,
     run: () => nn.softmax([2, 1, 0.1]),

@@ -34,6 +34,11 @@ export interface Binding {
   relu(x: Float32Array, out: Float32Array): void;
   sigmoid(x: Float32Array, out: Float32Array): void;
   tanh(x: Float32Array, out: Float32Array): void;
+  relu6(x: Float32Array, out: Float32Array): void;
+  leakyRelu(x: Float32Array, out: Float32Array, alpha: number): void;
+  softplus(x: Float32Array, out: Float32Array): void;
+  logSigmoid(x: Float32Array, out: Float32Array): void;
+  softsign(x: Float32Array, out: Float32Array): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, classes: number, inner: number): void;
   softmaxCrossEntropy(
     labels: Float32Array,
@@ -63,6 +68,11 @@ export interface Binding {
   reluAsync(x: Float32Array, out: Float32Array): Promise<void>;
   sigmoidAsync(x: Float32Array, out: Float32Array): Promise<void>;
   tanhAsync(x: Float32Array, out: Float32Array): Promise<void>;
+  relu6Async(x: Float32Array, out: Float32Array): Promise<void>;
+  leakyReluAsync(x: Float32Array, out: Float32Array, alpha: number): Promise<void>;
+  softplusAsync(x: Float32Array, out: Float32Array): Promise<void>;
+  logSigmoidAsync(x: Float32Array, out: Float32Array): Promise<void>;
+  softsignAsync(x: Float32Array, out: Float32Array): Promise<void>;
   softmaxAsync(x: Float32Array, out: Float32Array, rows: number, classes: number, inner: number): Promise<void>;
   softmaxCrossEntropyAsync(...args: Parameters<Binding['softmaxCrossEntropy']>): Promise<void>;
   sparseSoftmaxCrossEntropyAsync(...args: Parameters<Binding['sparseSoftmaxCrossEntropy']>): Promise<void>;

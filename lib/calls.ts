@@ -30,6 +30,12 @@ export interface ElementwiseOptions {
   out?: Float32Array;
 }
 
+/** Options of {@link leakyRelu}. */
+export interface LeakyReluOptions extends ElementwiseOptions {
+  /** Slope for x <= 0, any finite number (default 0.2, TensorFlow's). Rounded to float32. */
+  alpha?: number;
+}
+
 /** Options of {@link softmax}. */
 export interface SoftmaxOptions {
   /** Shape of a flat input (default `[length]`). For nested input it must equal the nesting. */
@@ -102,6 +108,11 @@ export interface ElementwiseCall {
   out: Float32Array;
 }
 
+/** A checked leaky relu call: the element-wise call and alpha, rounded to float32. */
+export interface LeakyReluCall extends ElementwiseCall {
+  alpha: number;
+}
+
 /** A checked l2 normalization. */
 export interface L2NormalizeCall {
   x: Float32Array;
@@ -152,6 +163,27 @@ export function prepareElementwise(x: unknown, options: unknown): ElementwiseCal
   const { data, length } = toTensor(x, 'x');
   const { out } = requireOptions(options);
   return { x: data, out: resolveOut(out, length, 'out', 'the length of "x"') };
+}
+
+/** TensorFlow's default slope of tf.nn.leaky_relu. */
+const DEFAULT_LEAKY_ALPHA = 0.2;
+
+export function prepareLeakyRelu(x: unknown, options: unknown): LeakyReluCall {
+  const { data, length } = toTensor(x, 'x');
+  const { alpha: alphaOption, out } = requireOptions(options);
+
+  let alpha = Math.fround(DEFAULT_LEAKY_ALPHA);
+  if (alphaOption !== undefined) {
+    if (typeof alphaOption !== 'number') {
+      invalidType('alpha', 'of type number', alphaOption);
+    }
+    alpha = Math.fround(alphaOption);
+    if (!Number.isFinite(alpha)) {
+      outOfRange('alpha', 'a finite number in float32 range', String(alphaOption));
+    }
+  }
+
+  return { x: data, out: resolveOut(out, length, 'out', 'the length of "x"'), alpha };
 }
 
 export function prepareSoftmax(logits: unknown, options: unknown): SoftmaxCall {

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { binding, type IsaName } from './binding';
 import {
   prepareElementwise,
+  prepareLeakyRelu,
   prepareL2Loss,
   prepareL2Normalize,
   prepareSigmoidCrossEntropy,
@@ -18,6 +19,7 @@ import {
   prepareSparseSoftmaxCrossEntropy,
   invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
+  type LeakyReluOptions,
   type L2NormalizeOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
@@ -31,6 +33,7 @@ export type { IsaName } from './binding';
 export type { NestedNumbers, TensorLike } from './tensor';
 export type {
   ElementwiseOptions,
+  LeakyReluOptions,
   L2NormalizeOptions,
   SigmoidCrossEntropyArgs,
   SoftmaxCrossEntropyArgs,
@@ -105,6 +108,107 @@ export function sigmoid(x: TensorLike, options?: ElementwiseOptions): Float32Arr
 export function tanh(x: TensorLike, options?: ElementwiseOptions): Float32Array {
   const call = prepareElementwise(x, options);
   binding.tanh(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes relu capped at 6, `min(max(x, 0), 6)`, element by element (tf.nn.relu6). Exact, and NaN
+ * stays NaN.
+ *
+ * @param x - Input values: a Float32Array (read in place) or an array of numbers, nested to any depth.
+ * @param options - `out` receives the result (it may be `x` itself).
+ * @returns `out`, or a new Float32Array of the same length.
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `x` or `out` has the wrong type.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `x` is ragged, `out` has the wrong length or
+ *   overlaps `x` other than exactly, or a buffer is detached.
+ * @example
+ * relu6([-3, 2, 9]); // Float32Array [0, 2, 6]
+ */
+export function relu6(x: TensorLike, options?: ElementwiseOptions): Float32Array {
+  const call = prepareElementwise(x, options);
+  binding.relu6(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes the leaky relu, `x > 0 ? x : alpha * x`, element by element (tf.nn.leaky_relu). Exact: one
+ * rounding of `alpha * x`. Unlike TensorFlow's `max(x, alpha * x)`, the select is also right for `alpha > 1` and
+ * `alpha < 0`. NaN stays NaN. -inf gives `alpha * -inf`, and 0 when `alpha` is 0.
+ *
+ * @param x - Input values: a Float32Array (read in place) or an array of numbers, nested to any depth.
+ * @param options - `alpha`, the slope for x <= 0 (default 0.2, rounded to float32), and `out`, which receives
+ *   the result (it may be `x` itself).
+ * @returns `out`, or a new Float32Array of the same length.
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `x`, `out` or `alpha` has the wrong type.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `x` is ragged, `out` has the wrong length or
+ *   overlaps `x` other than exactly, or a buffer is detached.
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` when `alpha` is not finite once rounded to float32.
+ * @example
+ * leakyRelu([-10, 0, 3]); // Float32Array [-2, 0, 3]
+ * leakyRelu(x, { alpha: 0.01, out: x }); // in place
+ */
+export function leakyRelu(x: TensorLike, options?: LeakyReluOptions): Float32Array {
+  const call = prepareLeakyRelu(x, options);
+  binding.leakyRelu(call.x, call.out, call.alpha);
+  return call.out;
+}
+
+/**
+ * Computes softplus, `log(1 + e^x)`, element by element (tf.nn.softplus, tf.math.softplus), within 2 ulp.
+ * Evaluated as `max(x, 0) + log1p(e^-|x|)`, so nothing overflows, and the negative tail keeps its value
+ * (softplus(-20) = 2.0611537e-9). -inf gives 0, +inf gives +inf, NaN stays NaN.
+ *
+ * @param x - Input values: a Float32Array (read in place) or an array of numbers, nested to any depth.
+ * @param options - `out` receives the result (it may be `x` itself).
+ * @returns `out`, or a new Float32Array of the same length.
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `x` or `out` has the wrong type.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `x` is ragged, `out` has the wrong length or
+ *   overlaps `x` other than exactly, or a buffer is detached.
+ * @example
+ * softplus([-20, 0, 3]); // Float32Array [2.0611537e-9, 0.693147, 3.048587]
+ */
+export function softplus(x: TensorLike, options?: ElementwiseOptions): Float32Array {
+  const call = prepareElementwise(x, options);
+  binding.softplus(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes the log of the sigmoid, `-softplus(-x)`, element by element (tf.math.log_sigmoid), within 2 ulp.
+ * Large negative x give x itself (logSigmoid(-100) = -100, where the log of a rounded sigmoid gives -inf).
+ * +inf gives -0, -inf gives -inf, NaN stays NaN.
+ *
+ * @param x - Input values: a Float32Array (read in place) or an array of numbers, nested to any depth.
+ * @param options - `out` receives the result (it may be `x` itself).
+ * @returns `out`, or a new Float32Array of the same length.
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `x` or `out` has the wrong type.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `x` is ragged, `out` has the wrong length or
+ *   overlaps `x` other than exactly, or a buffer is detached.
+ * @example
+ * logSigmoid([-100, 0, 5]); // Float32Array [-100, -0.693147, -0.00671535]
+ */
+export function logSigmoid(x: TensorLike, options?: ElementwiseOptions): Float32Array {
+  const call = prepareElementwise(x, options);
+  binding.logSigmoid(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes softsign, `x / (|x| + 1)`, element by element (tf.nn.softsign), within 1 ulp (in float64, rounded
+ * once). ±inf gives ±1, where TensorFlow's formula gives NaN. -0 stays -0 and NaN stays NaN.
+ *
+ * @param x - Input values: a Float32Array (read in place) or an array of numbers, nested to any depth.
+ * @param options - `out` receives the result (it may be `x` itself).
+ * @returns `out`, or a new Float32Array of the same length.
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `x` or `out` has the wrong type.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `x` is ragged, `out` has the wrong length or
+ *   overlaps `x` other than exactly, or a buffer is detached.
+ * @example
+ * softsign([-3, 0, 1, Infinity]); // Float32Array [-0.75, 0, 0.5, 1]
+ */
+export function softsign(x: TensorLike, options?: ElementwiseOptions): Float32Array {
+  const call = prepareElementwise(x, options);
+  binding.softsign(call.x, call.out);
   return call.out;
 }
 

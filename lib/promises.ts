@@ -16,6 +16,7 @@
 import { binding } from './binding';
 import {
   prepareElementwise,
+  prepareLeakyRelu,
   prepareL2Loss,
   prepareL2Normalize,
   prepareSigmoidCrossEntropy,
@@ -24,6 +25,7 @@ import {
   prepareSparseSoftmaxCrossEntropy,
   invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
+  type LeakyReluOptions,
   type L2NormalizeOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
@@ -68,6 +70,72 @@ export async function sigmoid(x: TensorLike, options?: ElementwiseOptions): Prom
 export async function tanh(x: TensorLike, options?: ElementwiseOptions): Promise<Float32Array> {
   const call = prepareElementwise(x, options);
   await binding.tanhAsync(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes relu6 on the thread pool; see the synchronous `relu6` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `relu6` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared `out`
+ *   was detached or resized before the result arrived.
+ */
+export async function relu6(x: TensorLike, options?: ElementwiseOptions): Promise<Float32Array> {
+  const call = prepareElementwise(x, options);
+  await binding.relu6Async(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes the leaky relu on the thread pool; see the synchronous `leakyRelu` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `leakyRelu` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared `out`
+ *   was detached or resized before the result arrived.
+ * @throws {RangeError} Rejects with `ERR_OUT_OF_RANGE` as `leakyRelu` throws.
+ */
+export async function leakyRelu(x: TensorLike, options?: LeakyReluOptions): Promise<Float32Array> {
+  const call = prepareLeakyRelu(x, options);
+  await binding.leakyReluAsync(call.x, call.out, call.alpha);
+  return call.out;
+}
+
+/**
+ * Computes softplus on the thread pool; see the synchronous `softplus` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `softplus` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared `out`
+ *   was detached or resized before the result arrived.
+ */
+export async function softplus(x: TensorLike, options?: ElementwiseOptions): Promise<Float32Array> {
+  const call = prepareElementwise(x, options);
+  await binding.softplusAsync(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes the log of the sigmoid on the thread pool; see the synchronous `logSigmoid` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `logSigmoid` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared `out`
+ *   was detached or resized before the result arrived.
+ */
+export async function logSigmoid(x: TensorLike, options?: ElementwiseOptions): Promise<Float32Array> {
+  const call = prepareElementwise(x, options);
+  await binding.logSigmoidAsync(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes softsign on the thread pool; see the synchronous `softsign` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `softsign` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared `out`
+ *   was detached or resized before the result arrived.
+ */
+export async function softsign(x: TensorLike, options?: ElementwiseOptions): Promise<Float32Array> {
+  const call = prepareElementwise(x, options);
+  await binding.softsignAsync(call.x, call.out);
   return call.out;
 }
 

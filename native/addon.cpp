@@ -55,6 +55,27 @@ Operation ParseElementwise(const ArgumentChecker& args) {
   return operation;
 }
 
+// (x, out, alpha): out may be exactly x. alpha is a number, rounded to float32, and must be finite there.
+Operation ParseLeakyRelu(const ArgumentChecker& args) {
+  const FloatArray x = args.Float32Array(0, "x");
+  const FloatArray out = args.Float32Array(1, "out");
+  const float alpha = args.FiniteFloat32(2, "alpha");
+
+  Operation operation = OneToOneOperation(args, x, out);
+  operation.call.length = x.length;
+  operation.call.alpha = alpha;
+  operation.run = [](const KernelCall& call, float* const* data) {
+    // With alpha = 0 the limit at -inf is 0, where the kernel's 0 * -inf would be NaN, and relu computes it.
+    if (call.alpha == 0.0f) {
+      call.kernels->relu(data[0], data[1], call.length);
+    } else {
+      call.kernels->leaky_relu(data[0], data[1], call.length, call.alpha);
+    }
+    return 0.0;
+  };
+  return operation;
+}
+
 // (logits, out, rows, classes, inner): out may be exactly logits.
 Operation ParseSoftmax(const ArgumentChecker& args) {
   const FloatArray x = args.Float32Array(0, "logits");
@@ -259,6 +280,16 @@ class SimdNnAddon : public Napi::Addon<SimdNnAddon> {
         InstanceMethod("sigmoidAsync", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::sigmoid>>),
         InstanceMethod("tanh", &SimdNnAddon::Now<ParseElementwise<&KernelSet::tanh>>),
         InstanceMethod("tanhAsync", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::tanh>>),
+        InstanceMethod("relu6", &SimdNnAddon::Now<ParseElementwise<&KernelSet::relu6>>),
+        InstanceMethod("relu6Async", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::relu6>>),
+        InstanceMethod("leakyRelu", &SimdNnAddon::Now<ParseLeakyRelu>),
+        InstanceMethod("leakyReluAsync", &SimdNnAddon::OnThreadPool<ParseLeakyRelu>),
+        InstanceMethod("softplus", &SimdNnAddon::Now<ParseElementwise<&KernelSet::softplus>>),
+        InstanceMethod("softplusAsync", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::softplus>>),
+        InstanceMethod("logSigmoid", &SimdNnAddon::Now<ParseElementwise<&KernelSet::log_sigmoid>>),
+        InstanceMethod("logSigmoidAsync", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::log_sigmoid>>),
+        InstanceMethod("softsign", &SimdNnAddon::Now<ParseElementwise<&KernelSet::softsign>>),
+        InstanceMethod("softsignAsync", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::softsign>>),
         InstanceMethod("softmax", &SimdNnAddon::Now<ParseSoftmax>),
         InstanceMethod("softmaxAsync", &SimdNnAddon::OnThreadPool<ParseSoftmax>),
         InstanceMethod("softmaxCrossEntropy", &SimdNnAddon::Now<ParseSoftmaxCrossEntropy>),

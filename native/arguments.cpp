@@ -101,6 +101,18 @@ double ArgumentChecker::PositiveNumber(size_t index, const char* name) const {
   return number;
 }
 
+float ArgumentChecker::FiniteFloat32(size_t index, const char* name) const {
+  double number = 0.0;
+  if (napi_get_value_double(Env(), info_[index], &number) != napi_ok) {
+    Fail(kInvalidArgType, "The " + Quoted(name) + " argument must be of type number.");
+  }
+  const float rounded = static_cast<float>(number);
+  if (!std::isfinite(rounded)) {
+    Fail(kOutOfRange, "The " + Quoted(name) + " argument must be a finite number in float32 range.");
+  }
+  return rounded;
+}
+
 RowLayout ArgumentChecker::Layout(size_t first_index, const FloatArray& array) const {
   const RowLayout layout{Size(first_index, "rows"), Size(first_index + 1, "classes"), Size(first_index + 2, "inner")};
   if (!IsValidLayout(layout, array.length)) {

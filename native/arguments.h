@@ -81,6 +81,9 @@ class ArgumentChecker {
   // Returns argument `index` as a positive finite number.
   double PositiveNumber(size_t index, const char* name) const;
 
+  // Returns argument `index` rounded to float32, which must be finite (a number within +-3.4028235e38).
+  float FiniteFloat32(size_t index, const char* name) const;
+
   // Returns the layout (rows, classes, inner) given as arguments first_index to first_index + 2, checked
   // against the array's length.
   RowLayout Layout(size_t first_index, const FloatArray& array) const;

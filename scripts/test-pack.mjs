@@ -381,9 +381,9 @@ function checkConsumer(project, prebuildPaths) {
   const cjs = checkComputation('require', runCheck('require', project, 'check.cjs'), installedPrebuild);
   if (cjs) {
     check('require resolves dist/index.cjs', cjs.resolved === join(installed, 'dist', 'index.cjs'), cjs.resolved);
-    const expected = ['info', 'l2Loss', 'l2Normalize', 'promises', 'relu', 'sigmoid',
-      'sigmoidCrossEntropyWithLogits', 'softmax', 'softmaxCrossEntropyWithLogits',
-      'sparseSoftmaxCrossEntropyWithLogits', 'tanh'];
+    const expected = ['info', 'l2Loss', 'l2Normalize', 'leakyRelu', 'logSigmoid', 'promises', 'relu', 'relu6',
+      'sigmoid', 'sigmoidCrossEntropyWithLogits', 'softmax', 'softmaxCrossEntropyWithLogits', 'softplus',
+      'softsign', 'sparseSoftmaxCrossEntropyWithLogits', 'tanh'];
     check('require exports the documented functions', expected.every((name) => cjs.exports.includes(name)),
       `exports: ${cjs.exports.join(', ')}`);
     console.log(`# instruction set: ${cjs.info.isa} (available: ${cjs.info.available.join(', ')})`);

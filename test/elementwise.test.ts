@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { binding } from '../lib/binding';
-import { relu, sigmoid, tanh } from '../lib/index';
+import { leakyRelu, logSigmoid, relu, relu6, sigmoid, softplus, softsign, tanh } from '../lib/index';
 import { describeEachIsa } from './support/isa';
 import {
   SPECIAL_VALUES,
@@ -28,11 +28,30 @@ interface Case {
 }
 
 const relu64 = (x: number) => (x > 0 ? x : Number.isNaN(x) ? x : 0);
+const relu6_64 = (x: number) => (Number.isNaN(x) ? x : Math.min(Math.max(x, 0), 6));
+// The exact result for the float32 alpha; the kernel rounds it once.
+const leaky64 = (alpha: number) => (x: number) => (x > 0 ? x : Math.fround(alpha) * x);
+const softplus64 = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+const logSigmoid64 = (x: number) => -softplus64(-x);
+const softsign64 = (x: number) => (Number.isFinite(x) ? x / (Math.abs(x) + 1) : Math.sign(x));
+
+// leaky_relu with a fixed alpha, in the shape of the other activations.
+const leakyWith =
+  (alpha: number): Activation =>
+  (x, options) =>
+    leakyRelu(x, { ...options, alpha });
 
 const CASES: Case[] = [
   { name: 'relu', fn: relu, reference: relu64, maxUlp: 0, low: -10, high: 10 },
+  { name: 'relu6', fn: relu6, reference: relu6_64, maxUlp: 0, low: -4, high: 10 },
+  { name: 'leakyRelu (alpha 0.2)', fn: leakyRelu, reference: leaky64(0.2), maxUlp: 0, low: -10, high: 10 },
+  { name: 'leakyRelu (alpha 1.5)', fn: leakyWith(1.5), reference: leaky64(1.5), maxUlp: 0, low: -10, high: 10 },
+  { name: 'leakyRelu (alpha -0.3)', fn: leakyWith(-0.3), reference: leaky64(-0.3), maxUlp: 0, low: -10, high: 10 },
   { name: 'sigmoid', fn: sigmoid, reference: sigmoid64, maxUlp: 2, low: -30, high: 30 },
   { name: 'tanh', fn: tanh, reference: Math.tanh, maxUlp: 2, low: -12, high: 12 },
+  { name: 'softplus', fn: softplus, reference: softplus64, maxUlp: 2, low: -90, high: 30 },
+  { name: 'logSigmoid', fn: logSigmoid, reference: logSigmoid64, maxUlp: 2, low: -30, high: 90 },
+  { name: 'softsign', fn: softsign, reference: softsign64, maxUlp: 1, low: -20, high: 20 },
 ];
 
 const SENTINEL = 12345.5;
@@ -50,6 +69,14 @@ describe('reference values', () => {
 
   test('tanh of [-3, -1, 0, 2, 4]', () => {
     expectNearReference(tanh(x), [-0.99505478, -0.76159418, 0, 0.96402758, 0.99932933], 2);
+  });
+
+  test('examples of the newer activations', () => {
+    expect(Array.from(relu6([-3, 2, 9]))).toEqual([0, 2, 6]);
+    expect(Array.from(leakyRelu([-10, 0, 3]))).toEqual([Math.fround(-2), 0, 3]);
+    expectNearReference(softplus([-20]), [2.0611537e-9], 2);
+    expect(logSigmoid([-100])[0]).toBe(-100);
+    expect(Array.from(softsign([-Infinity, Infinity]))).toEqual([-1, 1]);
   });
 });
 
@@ -218,6 +245,68 @@ describeEachIsa('element-wise', (isa) => {
       expect(y[8]).toBe(-1);
     });
 
+    test('relu6 clamps at 0 and 6 and keeps NaN', () => {
+      const y = relu6(new Float32Array([-Infinity, -1, 0, 5.999999, 6, 6.000001, 1e30, Infinity, NaN]));
+      expect(Array.from(y.subarray(0, 8))).toEqual([0, 0, 0, Math.fround(5.999999), 6, 6, 6, 6]);
+      expect(y[8]).toBeNaN();
+    });
+
+    test('leakyRelu alpha signs and limits', () => {
+      const x = new Float32Array([-Infinity, -2, -0, 0, 3, Infinity, NaN]);
+      // TensorFlow's max(x, alpha * x) would pick alpha * x for positive x when alpha > 1.
+      expect(Array.from(leakyRelu(x, { alpha: 2 }).subarray(0, 6))).toEqual([-Infinity, -4, -0, 0, 3, Infinity]);
+      expect(Array.from(leakyRelu(x, { alpha: -0.5 }).subarray(0, 6))).toEqual([Infinity, 1, 0, -0, 3, Infinity]);
+      const zero = leakyRelu(x, { alpha: 0 });
+      expect(Array.from(zero.subarray(0, 6))).toEqual([0, 0, -0, 0, 3, Infinity]);
+      expect(zero[6]).toBeNaN();
+      // An alpha that rounds to 0 in float32 is 0.
+      expect(leakyRelu([-Infinity], { alpha: 1e-50 })[0]).toBe(0);
+      // alpha is rounded to float32 before the product, which is rounded once.
+      expect(leakyRelu([-3], { alpha: 0.1 })[0]).toBe(Math.fround(Math.fround(0.1) * -3));
+    });
+
+    test('softplus and logSigmoid limits and tails', () => {
+      const x = new Float32Array([-Infinity, Infinity, NaN, -100, 100, 0, -0]);
+      const plus = softplus(x);
+      expect(plus[0]).toBe(0);
+      expect(plus[1]).toBe(Infinity);
+      expect(plus[2]).toBeNaN();
+      expect(plus[3]).toBeGreaterThan(0); // e^-100, a denormal: kept or flushed within 2^-126
+      expect(plus[3]).toBeLessThan(2 ** -126);
+      expect(plus[4]).toBe(100);
+      expect(plus[5]).toBe(Math.fround(Math.LN2));
+      expect(plus[6]).toBe(Math.fround(Math.LN2));
+
+      const log = logSigmoid(x);
+      expect(log[0]).toBe(-Infinity);
+      expect(Object.is(log[1], -0)).toBe(true);
+      expect(log[2]).toBeNaN();
+      expect(log[3]).toBe(-100);
+      expect(log[4]).toBeLessThanOrEqual(0);
+      expect(log[5]).toBe(Math.fround(-Math.LN2));
+    });
+
+    test('softplus and logSigmoid signs', () => {
+      const x = uniform(createRandom(6), 50_000, -120, 120);
+      expect(Math.min(...softplus(x))).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...logSigmoid(x))).toBeLessThanOrEqual(0);
+    });
+
+    test('softsign limits, signed zero and tiny inputs', () => {
+      const y = softsign(new Float32Array([-Infinity, Infinity, NaN, -0, 0, 1e-40, -3.4028235e38, 1e30]));
+      expect(y[0]).toBe(-1);
+      expect(y[1]).toBe(1);
+      expect(y[2]).toBeNaN();
+      expect(Object.is(y[3], -0)).toBe(true);
+      expect(Object.is(y[4], 0)).toBe(true);
+      expect(y[5]).toBe(Math.fround(1e-40));
+      expect(y[6]).toBe(-1);
+      expect(y[7]).toBe(1);
+      const z = softsign(uniform(createRandom(7), 50_000, -1e6, 1e6));
+      expect(Math.min(...z)).toBeGreaterThanOrEqual(-1);
+      expect(Math.max(...z)).toBeLessThanOrEqual(1);
+    });
+
     test('tanh never exceeds 1 in magnitude', () => {
       const x = uniform(createRandom(4), 50_000, -20, 20);
       const y = tanh(x);
@@ -253,9 +342,9 @@ describeEachIsa('element-wise', (isa) => {
   test('MXCSR unchanged by every kernel', () => {
     const before = readMxcsrControl();
     const x = new Float32Array(SPECIAL_VALUES);
-    relu(x);
-    sigmoid(x);
-    tanh(x);
+    for (const { fn } of CASES) {
+      fn(x);
+    }
     binding.testingExp(x, new Float32Array(x.length));
     expect(readMxcsrControl()).toBe(before);
   });

@@ -3,11 +3,16 @@ import { describe, expect, test } from 'vitest';
 import { binding } from '../lib/binding';
 import {
   l2Loss,
+  leakyRelu,
+  logSigmoid,
   relu,
+  relu6,
   sigmoid,
   sigmoidCrossEntropyWithLogits,
   softmax,
   softmaxCrossEntropyWithLogits,
+  softplus,
+  softsign,
   tanh,
 } from '../lib/index';
 
@@ -407,6 +412,60 @@ const CASES: ErrorCase[] = [
       'Received shape [1048576,1048576,1048576]',
   },
   {
+    name: 'relu6 of a string',
+    call: () => relu6('6' as never),
+    type: TypeError,
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: `The "x" argument must be an instance of Float32Array or an array of numbers. Received type string ('6')`,
+  },
+  {
+    name: 'softplus with out of the wrong length',
+    call: () => softplus(f32(3), { out: f32(2) }),
+    type: TypeError,
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: 'The "out" argument must be a Float32Array of length 3 (the length of "x"). Received length 2',
+  },
+  {
+    name: 'logSigmoid with out overlapping the input',
+    call: () => {
+      const buffer = f32(4);
+      return logSigmoid(buffer.subarray(0, 3), { out: buffer.subarray(1, 4) });
+    },
+    type: TypeError,
+    code: 'ERR_INVALID_ARG_VALUE',
+    message:
+      'The "out" argument overlaps the "x" argument in memory. Pass the same array to compute in place, or arrays that do not overlap.',
+  },
+  {
+    name: 'softsign of a detached input',
+    call: () => softsign(detached(3)),
+    type: TypeError,
+    code: 'ERR_INVALID_ARG_VALUE',
+    message:
+      'The "x" argument must be a Float32Array whose ArrayBuffer is not detached. Received a view of a detached ArrayBuffer',
+  },
+  {
+    name: 'leakyRelu alpha of the wrong type',
+    call: () => leakyRelu(f32(3), { alpha: '0.2' as never }),
+    type: TypeError,
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: `The "alpha" argument must be of type number. Received type string ('0.2')`,
+  },
+  {
+    name: 'leakyRelu alpha NaN',
+    call: () => leakyRelu(f32(3), { alpha: NaN }),
+    type: RangeError,
+    code: 'ERR_OUT_OF_RANGE',
+    message: 'The "alpha" argument must be a finite number in float32 range. Received NaN',
+  },
+  {
+    name: 'leakyRelu alpha beyond float32',
+    call: () => leakyRelu(f32(3), { alpha: 1e39 }),
+    type: RangeError,
+    code: 'ERR_OUT_OF_RANGE',
+    message: 'The "alpha" argument must be a finite number in float32 range. Received 1e+39',
+  },
+  {
     name: 'cross-entropy over zero classes',
     call: () => softmaxCrossEntropyWithLogits({ labels: f32(0), logits: f32(0), shape: [4, 0] }),
     type: RangeError,
@@ -596,6 +655,19 @@ describe('binding re-checks', () => {
     {
       name: 'DataView out',
       call: () => binding.relu(f32(4), new DataView(new ArrayBuffer(16)) as never),
+      code: 'ERR_INVALID_ARG_TYPE',
+    },
+    {
+      name: 'leakyRelu alpha missing',
+      call: () => binding.leakyRelu(f32(2), f32(2), undefined as never),
+      code: 'ERR_INVALID_ARG_TYPE',
+    },
+    { name: 'leakyRelu alpha infinite', call: () => binding.leakyRelu(f32(2), f32(2), -Infinity), code: 'ERR_OUT_OF_RANGE' },
+    { name: 'leakyRelu alpha beyond float32', call: () => binding.leakyRelu(f32(2), f32(2), 4e38), code: 'ERR_OUT_OF_RANGE' },
+    { name: 'relu6 short out', call: () => binding.relu6(f32(8), f32(7)), code: 'ERR_INVALID_ARG_VALUE' },
+    {
+      name: 'softsign of a Float64Array',
+      call: () => binding.softsign(new Float64Array(2) as never, f32(2)),
       code: 'ERR_INVALID_ARG_TYPE',
     },
     {

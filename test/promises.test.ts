@@ -39,6 +39,12 @@ describeEachIsa('promises', () => {
     expect(Array.from(await promises.relu(x))).toEqual(Array.from(nn.relu(x)));
     expect(Array.from(await promises.sigmoid(x))).toEqual(Array.from(nn.sigmoid(x)));
     expect(Array.from(await promises.tanh(x))).toEqual(Array.from(nn.tanh(x)));
+    expect(Array.from(await promises.relu6(x))).toEqual(Array.from(nn.relu6(x)));
+    expect(Array.from(await promises.leakyRelu(x))).toEqual(Array.from(nn.leakyRelu(x)));
+    expect(Array.from(await promises.leakyRelu(x, { alpha: -2 }))).toEqual(Array.from(nn.leakyRelu(x, { alpha: -2 })));
+    expect(Array.from(await promises.softplus(x))).toEqual(Array.from(nn.softplus(x)));
+    expect(Array.from(await promises.logSigmoid(x))).toEqual(Array.from(nn.logSigmoid(x)));
+    expect(Array.from(await promises.softsign(x))).toEqual(Array.from(nn.softsign(x)));
     expect(Array.from(await promises.softmax(x, { shape: [rows, classes] }))).toEqual(
       Array.from(nn.softmax(x, { shape: [rows, classes] })),
     );

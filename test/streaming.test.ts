@@ -4,7 +4,18 @@
 // for ordinary stores.
 import { describe, expect, test } from 'vitest';
 
-import { relu, sigmoid, softmax, softmaxCrossEntropyWithLogits, tanh } from '../lib/index';
+import {
+  leakyRelu,
+  logSigmoid,
+  relu,
+  relu6,
+  sigmoid,
+  softmax,
+  softmaxCrossEntropyWithLogits,
+  softplus,
+  softsign,
+  tanh,
+} from '../lib/index';
 import { describeEachIsa } from './support/isa';
 import { SPECIAL_VALUES, createRandom, uniform } from './support/reference';
 
@@ -85,6 +96,11 @@ describeEachIsa('outputs large enough for non-temporal stores', () => {
     ['relu', relu],
     ['sigmoid', sigmoid],
     ['tanh', tanh],
+    ['relu6', relu6],
+    ['leakyRelu', leakyRelu],
+    ['softplus', softplus],
+    ['logSigmoid', logSigmoid],
+    ['softsign', softsign],
   ] as const) {
     test(`${name} matches pieces`, () => {
       const whole = fn(logits);

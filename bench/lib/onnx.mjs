@@ -257,6 +257,32 @@ function l2LossGraph() {
   };
 }
 
+// tf.nn.relu6 as Clip, whose bounds are inputs from opset 11 on.
+function relu6Graph() {
+  return {
+    nodes: [{ op: 'Clip', inputs: ['x', 'zero', 'six'], outputs: ['y'] }],
+    inputs: [{ name: 'x', shape: ['n'] }],
+    outputs: [{ name: 'y', shape: ['n'] }],
+    initializers: [
+      { name: 'zero', type: FLOAT, dims: [], values: [0] },
+      { name: 'six', type: FLOAT, dims: [], values: [6] },
+    ],
+  };
+}
+
+// tf.math.log_sigmoid(x) = -softplus(-x); ONNX has no operator of its own for it.
+function logSigmoidGraph() {
+  return {
+    nodes: [
+      { op: 'Neg', inputs: ['x'], outputs: ['negated'] },
+      { op: 'Softplus', inputs: ['negated'], outputs: ['softplus'] },
+      { op: 'Neg', inputs: ['softplus'], outputs: ['y'] },
+    ],
+    inputs: [{ name: 'x', shape: ['n'] }],
+    outputs: [{ name: 'y', shape: ['n'] }],
+  };
+}
+
 /** Returns the ONNX graph description for a benchmark op kind (see ops.mjs). */
 export function graphForOp(kind, withBackprop) {
   switch (kind) {
@@ -266,6 +292,19 @@ export function graphForOp(kind, withBackprop) {
       return unaryGraph('Sigmoid');
     case 'tanh':
       return unaryGraph('Tanh');
+    case 'relu6':
+      return relu6Graph();
+    case 'leakyRelu':
+      return {
+        ...unaryGraph('LeakyRelu'),
+        nodes: [{ op: 'LeakyRelu', inputs: ['x'], outputs: ['y'], attributes: { alpha: 0.2 } }],
+      };
+    case 'softplus':
+      return unaryGraph('Softplus');
+    case 'logSigmoid':
+      return logSigmoidGraph();
+    case 'softsign':
+      return unaryGraph('Softsign');
     case 'softmax':
       return softmaxGraph();
     case 'softmaxCrossEntropy':

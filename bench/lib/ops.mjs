@@ -11,6 +11,11 @@ export const OPS = [
   { id: 'relu', kind: 'relu', label: 'relu' },
   { id: 'sigmoid', kind: 'sigmoid', label: 'sigmoid' },
   { id: 'tanh', kind: 'tanh', label: 'tanh' },
+  { id: 'relu6', kind: 'relu6', label: 'relu6' },
+  { id: 'leaky-relu', kind: 'leakyRelu', label: 'leaky relu (alpha 0.2)' },
+  { id: 'softplus', kind: 'softplus', label: 'softplus' },
+  { id: 'log-sigmoid', kind: 'logSigmoid', label: 'log sigmoid' },
+  { id: 'softsign', kind: 'softsign', label: 'softsign' },
   { id: 'softmax-c1000', kind: 'softmax', classes: 1000, label: 'softmax, 1000 classes' },
   { id: 'softmax-c10', kind: 'softmax', classes: 10, label: 'softmax, 10 classes' },
   { id: 'sce-c1000', kind: 'softmaxCrossEntropy', classes: 1000, label: 'softmax CE, 1000 classes' },
@@ -216,6 +221,16 @@ export function reference(op, data) {
       return { primary: mapToFloat64(data.x, (v) => 1 / (1 + Math.exp(-v))) };
     case 'tanh':
       return { primary: mapToFloat64(data.x, (v) => Math.tanh(v)) };
+    case 'relu6':
+      return { primary: mapToFloat64(data.x, (v) => Math.min(Math.max(v, 0), 6)) };
+    case 'leakyRelu':
+      return { primary: mapToFloat64(data.x, (v) => (v > 0 ? v : Math.fround(0.2) * v)) };
+    case 'softplus':
+      return { primary: mapToFloat64(data.x, (v) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)))) };
+    case 'logSigmoid':
+      return { primary: mapToFloat64(data.x, (v) => Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) };
+    case 'softsign':
+      return { primary: mapToFloat64(data.x, (v) => v / (Math.abs(v) + 1)) };
     case 'softmax':
       return { primary: softmaxRowsReference(data.x, data.rows, data.classes, false).probabilities };
     case 'softmaxCrossEntropy': {

@@ -41,8 +41,6 @@ size_t StreamingThresholdBytes() {
 
 namespace {
 
-using BlockFunction = void (*)(__m512* block);
-
 // Element-wise kernels work on blocks of kBlockVectors vectors and run each step of their computation over
 // the whole block before the next step (sigmoid and tanh in two stages, see MapElementsInStages). The steps
 // of one vector form a long dependency chain (exp, then a division), and eight independent chains side by
@@ -123,8 +121,9 @@ SIMD_NN_ALWAYS_INLINE void MapHead(const float* x, float* y, size_t head, BlockF
 // Applies f to x[0, n) and writes y[0, n). y may be exactly x: each block is read before it is written.
 // A head aligns the stores of y to 64 bytes, so that none splits a cache line, and large outputs are then
 // written with non-temporal stores. Partial blocks (the head and the tail) go through the same f, so every
-// element is computed alike.
-SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, BlockFunction f) {
+// element is computed alike. f may be a lambda that captures a parameter (leaky_relu's alpha).
+template <typename BlockFn>
+SIMD_NN_ALWAYS_INLINE void MapElements(const float* x, float* y, size_t n, BlockFn f) {
   __m512 block[kBlockVectors];
   const bool streaming = n * sizeof(float) >= StreamingThresholdBytes();
   const size_t head = HeadLength(y, n);
@@ -299,6 +298,30 @@ SIMD_NN_ALWAYS_INLINE void ReluBlock(__m512* block) {
   for (size_t k = 0; k < kBlockVectors; ++k) {
     // max(0, x) returns its second operand for NaN, so NaN stays NaN; relu(-0) is -0.
     block[k] = _mm512_max_ps(_mm512_setzero_ps(), block[k]);
+  }
+}
+
+SIMD_NN_ALWAYS_INLINE void Relu6Block(__m512* block) {
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kBlockVectors; ++k) {
+    // VMAXPS and VMINPS return their second operand for NaN, so NaN stays NaN.
+    block[k] = _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(_mm512_setzero_ps(), block[k]));
+  }
+}
+
+// softsign x / (|x| + 1), in float64 and rounded once, as in the scalar set. x is clamped to +-2^64 first, where
+// the quotient is 1 in float64, so +-inf gives +-1. The clamp keeps NaN, and -0 gives -0 / 1 = -0.
+SIMD_NN_ALWAYS_INLINE void SoftsignBlock(__m512* block) {
+  const __m512d one = _mm512_set1_pd(1.0);
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kBlockVectors; ++k) {
+    const __m512 clamped =
+        _mm512_min_ps(_mm512_set1_ps(0x1p64f), _mm512_max_ps(_mm512_set1_ps(-0x1p64f), block[k]));
+    const __m512d low = LowToDouble(clamped);
+    const __m512d high = HighToDouble(clamped);
+    const __m512d low_quotient = _mm512_div_pd(low, _mm512_add_pd(_mm512_abs_pd(low), one));
+    const __m512d high_quotient = _mm512_div_pd(high, _mm512_add_pd(_mm512_abs_pd(high), one));
+    block[k] = JoinToFloat(low_quotient, high_quotient);
   }
 }
 
@@ -534,7 +557,52 @@ SIMD_NN_ALWAYS_INLINE void SigmoidXentBlock(const __m512* z, __m512* x) {
   }
 }
 
+// softplus(x) = max(x, 0) + log1p(e^-|x|) is the sigmoid cross-entropy with label 0, and -log_sigmoid(x) =
+// softplus(-x) the one with label 1. Their blocks run SigmoidXentBlock on constant labels, which the compiler
+// folds into it, with its float64 log1p, its limits at +-inf and its NaN handling.
+SIMD_NN_ALWAYS_INLINE void SoftplusBlock(__m512* x) {
+  __m512 labels[kBlockVectors];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kBlockVectors; ++k) {
+    labels[k] = _mm512_setzero_ps();
+  }
+  SigmoidXentBlock(labels, x);
+}
+
+// log_sigmoid(x) = -softplus(-x); negation by multiplying with -1 is exact and turns softplus(-inf) = 0 into
+// log_sigmoid(+inf) = -0.
+SIMD_NN_ALWAYS_INLINE void LogSigmoidBlock(__m512* x) {
+  __m512 labels[kBlockVectors];
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kBlockVectors; ++k) {
+    labels[k] = _mm512_set1_ps(1.0f);
+  }
+  SigmoidXentBlock(labels, x);
+#pragma GCC unroll 8
+  for (size_t k = 0; k < kBlockVectors; ++k) {
+    x[k] = _mm512_mul_ps(x[k], _mm512_set1_ps(-1.0f));
+  }
+}
+
 void Relu(const float* x, float* y, size_t n) { MapElements(x, y, n, ReluBlock); }
+void Relu6(const float* x, float* y, size_t n) { MapElements(x, y, n, Relu6Block); }
+
+// x for x > 0, else alpha * x: a select, so that alpha > 1 and alpha < 0 are right. NaN compares false and
+// gives alpha * NaN, a NaN.
+void LeakyRelu(const float* x, float* y, size_t n, float alpha) {
+  const __m512 factor = _mm512_set1_ps(alpha);
+  MapElements(x, y, n, [factor](__m512* block) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+#pragma GCC unroll 8
+    for (size_t k = 0; k < kBlockVectors; ++k) {
+      const __mmask16 positive = _mm512_cmp_ps_mask(block[k], _mm512_setzero_ps(), _CMP_GT_OQ);
+      block[k] = _mm512_mask_blend_ps(positive, _mm512_mul_ps(factor, block[k]), block[k]);
+    }
+  });
+}
+
+void Softplus(const float* x, float* y, size_t n) { MapElements(x, y, n, SoftplusBlock); }
+void LogSigmoid(const float* x, float* y, size_t n) { MapElements(x, y, n, LogSigmoidBlock); }
+void Softsign(const float* x, float* y, size_t n) { MapElements(x, y, n, SoftsignBlock); }
 void Sigmoid(const float* x, float* y, size_t n) {
   MapElementsInStages(x, y, n, SigmoidExpStage, SigmoidQuotientStage);
 }
@@ -584,7 +652,8 @@ double SumSquares(const float* x, size_t n) {
 }  // namespace
 
 extern const KernelSet kKernelSet = {
-    "avx512", Relu, Sigmoid, Tanh, Exp, SoftmaxRows, SoftmaxXentRows, SigmoidXent, SumSquares,
+    "avx512", Relu, Sigmoid, Tanh, Exp, Relu6, LeakyRelu, Softplus, LogSigmoid, Softsign,
+    SoftmaxRows, SoftmaxXentRows, SigmoidXent, SumSquares,
 };
 
 }  // namespace avx512

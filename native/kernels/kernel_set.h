@@ -43,6 +43,17 @@ struct KernelSet {
   void (*tanh)(const float* x, float* y, size_t n);
   // e^x, the building block of the others. Not public API: exposed to tests and the accuracy sweep only.
   void (*exp)(const float* x, float* y, size_t n);
+  // relu6: min(max(x, 0), 6), exact. NaN stays NaN.
+  void (*relu6)(const float* x, float* y, size_t n);
+  // leaky_relu: x for x > 0, else alpha * x, exact (one rounding) for any finite alpha, also above 1 or below 0.
+  // NaN stays NaN. With alpha = 0, -inf gives NaN here, so callers route alpha = 0 to relu.
+  void (*leaky_relu)(const float* x, float* y, size_t n, float alpha);
+  // softplus: log(1 + e^x) within 2 ulp. -inf gives 0, +inf gives +inf, and the tail keeps e^x.
+  void (*softplus)(const float* x, float* y, size_t n);
+  // log_sigmoid: -softplus(-x) within 2 ulp. +inf gives -0, -inf gives -inf, and large negative x gives x.
+  void (*log_sigmoid)(const float* x, float* y, size_t n);
+  // softsign: x / (|x| + 1) within 1 ulp. +-inf gives +-1, and -0 stays -0.
+  void (*softsign)(const float* x, float* y, size_t n);
 
   // Softmax of each row of a contiguous rows x classes matrix. A row with NaN or +inf, or all -inf, becomes
   // all NaN; -inf entries give 0. Within 8 ulp per element for rows of up to 65,536 classes.

@@ -37,6 +37,27 @@ void Relu(const float* x, float* y, size_t n) {
   }
 }
 
+// relu6: min(max(x, 0), 6). Both selects compare false for NaN, which passes through, and so does -0.
+void Relu6(const float* x, float* y, size_t n) {
+#pragma GCC ivdep
+  for (size_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float low_clamped = v < 0.0f ? 0.0f : v;
+    y[i] = low_clamped > 6.0f ? 6.0f : low_clamped;
+  }
+}
+
+// leaky_relu: x for x > 0, else alpha * x rounded once. The select, rather than TensorFlow's max(x, alpha x),
+// keeps the formula right for alpha > 1 and alpha < 0. NaN gives alpha * NaN, a NaN. The binding sends
+// alpha = 0 to relu, whose limit at -inf is 0 where 0 * -inf would be NaN.
+void LeakyRelu(const float* x, float* y, size_t n, float alpha) {
+#pragma GCC ivdep
+  for (size_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    y[i] = v > 0.0f ? v : alpha * v;
+  }
+}
+
 // e^x in float64 without a call into libm, in straight-line code that the compiler can vectorize (SSE2 on
 // x86-64, NEON on arm64). With std::exp, sigmoid and tanh ran about as fast as a plain JavaScript loop.
 //
@@ -415,6 +436,42 @@ void SigmoidXent(const float* labels, const float* logits, float* out, size_t n)
   }
 }
 
+// Returns softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|) in float64. The exponential of -|x| lies in
+// [0, 1], so nothing overflows, and the tail below x = -87 keeps its tiny value e^x. softplus(+inf) = +inf and
+// softplus(-inf) = 0 come out of the formula, and NaN stays NaN.
+SIMD_NN_ALWAYS_INLINE double SoftplusF64(double x) {
+  const double linear = x > 0.0 ? x : 0.0;
+  return linear + Log1pF64(ExpF64(-std::fabs(x)));
+}
+
+void Softplus(const float* x, float* y, size_t n) {
+#pragma GCC ivdep
+  for (size_t i = 0; i < n; ++i) {
+    y[i] = static_cast<float>(SoftplusF64(x[i]));
+  }
+}
+
+// log_sigmoid(x) = -softplus(-x). log_sigmoid(-100) is -100, not -inf as log(sigmoid(-100)) would round to.
+void LogSigmoid(const float* x, float* y, size_t n) {
+#pragma GCC ivdep
+  for (size_t i = 0; i < n; ++i) {
+    y[i] = static_cast<float>(-SoftplusF64(-static_cast<double>(x[i])));
+  }
+}
+
+// softsign: x / (|x| + 1) in float64, rounded once. x is clamped to +-2^64 first, where the quotient rounds to
+// +-1 in float64 already, so +-inf gives +-1 instead of inf / inf. The comparisons are false for NaN, which
+// passes through, and -0 stays -0.
+void Softsign(const float* x, float* y, size_t n) {
+  constexpr double kLimit = 0x1p64;
+#pragma GCC ivdep
+  for (size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    const double clamped = v > kLimit ? kLimit : (v < -kLimit ? -kLimit : v);
+    y[i] = static_cast<float>(clamped / (std::fabs(clamped) + 1.0));
+  }
+}
+
 double SumSquares(const float* x, size_t n) {
   // Four independent accumulators hide the latency of the float64 add. Each square of a float32 is exact in
   // float64, so only the additions round.
@@ -436,7 +493,8 @@ double SumSquares(const float* x, size_t n) {
 }  // namespace
 
 extern const KernelSet kKernelSet = {
-    "scalar", Relu, Sigmoid, Tanh, Exp, SoftmaxRows, SoftmaxXentRows, SigmoidXent, SumSquares,
+    "scalar", Relu, Sigmoid, Tanh, Exp, Relu6, LeakyRelu, Softplus, LogSigmoid, Softsign,
+    SoftmaxRows, SoftmaxXentRows, SigmoidXent, SumSquares,
 };
 
 }  // namespace scalar

@@ -165,11 +165,13 @@ void CheckRows(const KernelSet& kernels, Regions& regions, size_t rows, size_t c
 // Runs the element-wise kernels on n elements at one placement.
 void CheckElements(const KernelSet& kernels, Regions& regions, size_t n, bool at_end, size_t gap) {
   using Map = void (*)(const float*, float*, size_t);
-  const Map maps[] = {kernels.relu, kernels.sigmoid, kernels.tanh, kernels.exp};
-  const char* names[] = {"relu", "sigmoid", "tanh", "exp"};
+  const Map maps[] = {kernels.relu,  kernels.sigmoid,  kernels.tanh,        kernels.exp,
+                      kernels.relu6, kernels.softplus, kernels.log_sigmoid, kernels.softsign};
+  const char* names[] = {"relu", "sigmoid", "tanh", "exp", "relu6", "softplus", "log_sigmoid", "softsign"};
+  constexpr size_t kMaps = sizeof(maps) / sizeof(maps[0]);
   regions.labels.Place(0, at_end, gap);
   regions.loss.Place(0, at_end, gap);
-  for (size_t k = 0; k < 4; ++k) {
+  for (size_t k = 0; k < kMaps; ++k) {
     float* x = regions.logits.Place(n, at_end, gap);
     FillUniform(x, n, -20.0f, 20.0f);
     maps[k](x, regions.out.Place(n, !at_end, gap), n);
@@ -184,6 +186,11 @@ void CheckElements(const KernelSet& kernels, Regions& regions, size_t n, bool at
   }
 
   float* x = regions.logits.Place(n, at_end, gap);
+  FillUniform(x, n, -20.0f, 20.0f);
+  kernels.leaky_relu(x, regions.out.Place(n, !at_end, gap), n, 0.2f);
+  Expect(regions, kernels.name, "leaky_relu", 1, n);
+
+  x = regions.logits.Place(n, at_end, gap);
   float* z = regions.labels.Place(n, !at_end, gap);
   FillUniform(x, n, -20.0f, 20.0f);
   FillUniform(z, n, 0.0f, 1.0f);

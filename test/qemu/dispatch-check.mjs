@@ -97,6 +97,11 @@ const elementwise = [
   ['relu', binding.relu, (x) => (Number.isNaN(x) ? NaN : Math.max(x, 0)), 0],
   ['sigmoid', binding.sigmoid, sigmoidReference, 2],
   ['tanh', binding.tanh, Math.tanh, 2],
+  ['relu6', binding.relu6, (x) => (Number.isNaN(x) ? NaN : Math.min(Math.max(x, 0), 6)), 0],
+  ['leakyRelu', (x, y) => binding.leakyRelu(x, y, 0.2), (x) => (x > 0 ? x : Math.fround(0.2) * x), 0],
+  ['softplus', binding.softplus, (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))), 2],
+  ['logSigmoid', binding.logSigmoid, (x) => Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x))), 2],
+  ['softsign', binding.softsign, (x) => (Number.isFinite(x) ? x / (Math.abs(x) + 1) : Math.sign(x)), 1],
   ['exp', binding.testingExp, Math.exp, 1],
 ];
 for (const [name, kernel, reference, bound] of elementwise) {

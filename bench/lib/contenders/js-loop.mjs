@@ -13,6 +13,26 @@ function tanh(x, out) {
   for (let i = 0; i < x.length; i += 1) out[i] = Math.tanh(x[i]);
 }
 
+function relu6(x, out) {
+  for (let i = 0; i < x.length; i += 1) out[i] = Math.min(Math.max(0, x[i]), 6);
+}
+
+function leakyRelu(x, out) {
+  for (let i = 0; i < x.length; i += 1) out[i] = x[i] > 0 ? x[i] : 0.2 * x[i];
+}
+
+function softplus(x, out) {
+  for (let i = 0; i < x.length; i += 1) out[i] = Math.max(x[i], 0) + Math.log1p(Math.exp(-Math.abs(x[i])));
+}
+
+function logSigmoid(x, out) {
+  for (let i = 0; i < x.length; i += 1) out[i] = Math.min(x[i], 0) - Math.log1p(Math.exp(-Math.abs(x[i])));
+}
+
+function softsign(x, out) {
+  for (let i = 0; i < x.length; i += 1) out[i] = x[i] / (Math.abs(x[i]) + 1);
+}
+
 function softmax(x, out, rows, classes) {
   for (let row = 0; row < rows; row += 1) {
     const base = row * classes;
@@ -88,8 +108,13 @@ export async function createContender() {
       switch (op.kind) {
         case 'relu':
         case 'sigmoid':
-        case 'tanh': {
-          const kernel = { relu, sigmoid, tanh }[op.kind];
+        case 'tanh':
+        case 'relu6':
+        case 'leakyRelu':
+        case 'softplus':
+        case 'logSigmoid':
+        case 'softsign': {
+          const kernel = { relu, sigmoid, tanh, relu6, leakyRelu, softplus, logSigmoid, softsign }[op.kind];
           const out = new Float32Array(elements);
           return { run: () => kernel(data.x, out), outputs: () => ({ primary: out }) };
         }

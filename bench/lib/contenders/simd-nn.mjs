@@ -106,6 +106,14 @@ export async function createContender(options) {
         case 'sigmoid':
         case 'tanh':
           return prepareElementwise(simd[op.kind], data, allocate);
+        // Added after 0.1.0's first functions; a module given with --module may predate them.
+        case 'relu6':
+        case 'leakyRelu':
+        case 'softplus':
+        case 'logSigmoid':
+        case 'softsign':
+          if (!simd[op.kind]) return { skip: `this simd-nn has no ${op.kind}` };
+          return prepareElementwise(simd[op.kind], data, allocate);
         case 'softmax':
           return prepareSoftmax(simd, data, allocate);
         case 'softmaxCrossEntropy':

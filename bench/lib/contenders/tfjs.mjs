@@ -25,13 +25,21 @@ function prepareOp(tf, op, data) {
   switch (op.kind) {
     case 'relu':
     case 'sigmoid':
-    case 'tanh': {
+    case 'tanh':
+    case 'relu6':
+    case 'softplus':
+    case 'logSigmoid': {
       const fn = tf[op.kind];
       run = () => tf.tidy(() => {
         primary = fn(tf.tensor1d(data.x)).dataSync();
       });
       break;
     }
+    case 'leakyRelu':
+      run = () => tf.tidy(() => {
+        primary = tf.leakyRelu(tf.tensor1d(data.x), 0.2).dataSync();
+      });
+      break;
     case 'softmax':
       run = () => tf.tidy(() => {
         primary = tf.softmax(tf.tensor2d(data.x, [rows, classes])).dataSync();
