@@ -58,6 +58,12 @@ const REFERENCES = [
     expected: [-0.75, 0, 0.5, 1],
   },
   {
+    call: 'silu([-1, 0, 1])',
+    maxUlp: 2,
+    run: () => nn.silu([-1, 0, 1]),
+    expected: [-0.26894143, 0, 0.7310586],
+  },
+  {
     call: 'softmax([2, 1, 0.1])',
     maxUlp: 8,
     run: () => nn.softmax([2, 1, 0.1]),

@@ -39,6 +39,7 @@ export interface Binding {
   softplus(x: Float32Array, out: Float32Array): void;
   logSigmoid(x: Float32Array, out: Float32Array): void;
   softsign(x: Float32Array, out: Float32Array): void;
+  silu(x: Float32Array, out: Float32Array, beta: number): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, classes: number, inner: number): void;
   softmaxCrossEntropy(
     labels: Float32Array,
@@ -73,6 +74,7 @@ export interface Binding {
   softplusAsync(x: Float32Array, out: Float32Array): Promise<void>;
   logSigmoidAsync(x: Float32Array, out: Float32Array): Promise<void>;
   softsignAsync(x: Float32Array, out: Float32Array): Promise<void>;
+  siluAsync(x: Float32Array, out: Float32Array, beta: number): Promise<void>;
   softmaxAsync(x: Float32Array, out: Float32Array, rows: number, classes: number, inner: number): Promise<void>;
   softmaxCrossEntropyAsync(...args: Parameters<Binding['softmaxCrossEntropy']>): Promise<void>;
   sparseSoftmaxCrossEntropyAsync(...args: Parameters<Binding['sparseSoftmaxCrossEntropy']>): Promise<void>;

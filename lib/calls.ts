@@ -36,6 +36,12 @@ export interface LeakyReluOptions extends ElementwiseOptions {
   alpha?: number;
 }
 
+/** Options of {@link silu}. */
+export interface SiluOptions extends ElementwiseOptions {
+  /** Factor of x inside the sigmoid, any finite number (default 1, TensorFlow's). Rounded to float32. */
+  beta?: number;
+}
+
 /** Options of {@link softmax}. */
 export interface SoftmaxOptions {
   /** Shape of a flat input (default `[length]`). For nested input it must equal the nesting. */
@@ -108,9 +114,9 @@ export interface ElementwiseCall {
   out: Float32Array;
 }
 
-/** A checked leaky relu call: the element-wise call and alpha, rounded to float32. */
-export interface LeakyReluCall extends ElementwiseCall {
-  alpha: number;
+/** A checked element-wise call with one number parameter (leaky relu's alpha, silu's beta), rounded to float32. */
+export interface ParameterizedCall extends ElementwiseCall {
+  parameter: number;
 }
 
 /** A checked l2 normalization. */
@@ -167,23 +173,35 @@ export function prepareElementwise(x: unknown, options: unknown): ElementwiseCal
 
 /** TensorFlow's default slope of tf.nn.leaky_relu. */
 const DEFAULT_LEAKY_ALPHA = 0.2;
+/** TensorFlow's default beta of tf.nn.silu. */
+const DEFAULT_SILU_BETA = 1;
 
-export function prepareLeakyRelu(x: unknown, options: unknown): LeakyReluCall {
+// Checks an element-wise call whose options carry one number parameter besides `out`, and rounds the parameter
+// to float32, where it must be finite.
+function prepareParameterized(x: unknown, options: unknown, name: string, defaultValue: number): ParameterizedCall {
   const { data, length } = toTensor(x, 'x');
-  const { alpha: alphaOption, out } = requireOptions(options);
+  const { [name]: option, out } = requireOptions(options);
 
-  let alpha = Math.fround(DEFAULT_LEAKY_ALPHA);
-  if (alphaOption !== undefined) {
-    if (typeof alphaOption !== 'number') {
-      invalidType('alpha', 'of type number', alphaOption);
+  let parameter = Math.fround(defaultValue);
+  if (option !== undefined) {
+    if (typeof option !== 'number') {
+      invalidType(name, 'of type number', option);
     }
-    alpha = Math.fround(alphaOption);
-    if (!Number.isFinite(alpha)) {
-      outOfRange('alpha', 'a finite number in float32 range', String(alphaOption));
+    parameter = Math.fround(option);
+    if (!Number.isFinite(parameter)) {
+      outOfRange(name, 'a finite number in float32 range', String(option));
     }
   }
 
-  return { x: data, out: resolveOut(out, length, 'out', 'the length of "x"'), alpha };
+  return { x: data, out: resolveOut(out, length, 'out', 'the length of "x"'), parameter };
+}
+
+export function prepareLeakyRelu(x: unknown, options: unknown): ParameterizedCall {
+  return prepareParameterized(x, options, 'alpha', DEFAULT_LEAKY_ALPHA);
+}
+
+export function prepareSilu(x: unknown, options: unknown): ParameterizedCall {
+  return prepareParameterized(x, options, 'beta', DEFAULT_SILU_BETA);
 }
 
 export function prepareSoftmax(logits: unknown, options: unknown): SoftmaxCall {

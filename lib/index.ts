@@ -11,6 +11,7 @@ import { binding, type IsaName } from './binding';
 import {
   prepareElementwise,
   prepareLeakyRelu,
+  prepareSilu,
   prepareL2Loss,
   prepareL2Normalize,
   prepareSigmoidCrossEntropy,
@@ -20,6 +21,7 @@ import {
   invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
   type LeakyReluOptions,
+  type SiluOptions,
   type L2NormalizeOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
@@ -34,6 +36,7 @@ export type { NestedNumbers, TensorLike } from './tensor';
 export type {
   ElementwiseOptions,
   LeakyReluOptions,
+  SiluOptions,
   L2NormalizeOptions,
   SigmoidCrossEntropyArgs,
   SoftmaxCrossEntropyArgs,
@@ -133,7 +136,7 @@ export function relu6(x: TensorLike, options?: ElementwiseOptions): Float32Array
 /**
  * Computes the leaky relu, `x > 0 ? x : alpha * x`, element by element (tf.nn.leaky_relu). Exact: one
  * rounding of `alpha * x`. Unlike TensorFlow's `max(x, alpha * x)`, the select is also right for `alpha > 1` and
- * `alpha < 0`. NaN stays NaN. -inf gives `alpha * -inf`, and 0 when `alpha` is 0.
+ * `alpha < 0`. NaN stays NaN. -inf gives `alpha * -inf`, and the limit -0 when `alpha` is 0 (+0 for -0).
  *
  * @param x - Input values: a Float32Array (read in place) or an array of numbers, nested to any depth.
  * @param options - `alpha`, the slope for x <= 0 (default 0.2, rounded to float32), and `out`, which receives
@@ -149,7 +152,7 @@ export function relu6(x: TensorLike, options?: ElementwiseOptions): Float32Array
  */
 export function leakyRelu(x: TensorLike, options?: LeakyReluOptions): Float32Array {
   const call = prepareLeakyRelu(x, options);
-  binding.leakyRelu(call.x, call.out, call.alpha);
+  binding.leakyRelu(call.x, call.out, call.parameter);
   return call.out;
 }
 
@@ -209,6 +212,30 @@ export function logSigmoid(x: TensorLike, options?: ElementwiseOptions): Float32
 export function softsign(x: TensorLike, options?: ElementwiseOptions): Float32Array {
   const call = prepareElementwise(x, options);
   binding.softsign(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes the sigmoid linear unit (swish), `x * sigmoid(beta * x)`, element by element (tf.nn.silu,
+ * tf.nn.swish), within 2 ulp for any finite `beta`. `beta * x` is taken exactly, and the negative tail keeps its
+ * value (silu(-90) = -7.3746e-38). At ±inf it gives the limit: `x` where `beta * x` is +inf or `beta` is 0, else
+ * 0 with the sign of `x` (silu(-inf) = -0, where TensorFlow's formula gives NaN). -0 stays -0 and NaN stays NaN.
+ *
+ * @param x - Input values: a Float32Array (read in place) or an array of numbers, nested to any depth.
+ * @param options - `beta` (default 1, rounded to float32), and `out`, which receives the result (it may be `x`
+ *   itself).
+ * @returns `out`, or a new Float32Array of the same length.
+ * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `x`, `out` or `beta` has the wrong type.
+ * @throws {TypeError} `ERR_INVALID_ARG_VALUE` when nested `x` is ragged, `out` has the wrong length or
+ *   overlaps `x` other than exactly, or a buffer is detached.
+ * @throws {RangeError} `ERR_OUT_OF_RANGE` when `beta` is not finite once rounded to float32.
+ * @example
+ * silu([-1, 0, 1]); // Float32Array [-0.268941, 0, 0.731059]
+ * silu(x, { beta: 1.702, out: x }); // in place, the sigmoid approximation of GELU
+ */
+export function silu(x: TensorLike, options?: SiluOptions): Float32Array {
+  const call = prepareSilu(x, options);
+  binding.silu(call.x, call.out, call.parameter);
   return call.out;
 }
 

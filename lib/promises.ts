@@ -17,6 +17,7 @@ import { binding } from './binding';
 import {
   prepareElementwise,
   prepareLeakyRelu,
+  prepareSilu,
   prepareL2Loss,
   prepareL2Normalize,
   prepareSigmoidCrossEntropy,
@@ -26,6 +27,7 @@ import {
   invokeSoftmaxCrossEntropy,
   type ElementwiseOptions,
   type LeakyReluOptions,
+  type SiluOptions,
   type L2NormalizeOptions,
   type SigmoidCrossEntropyArgs,
   type SoftmaxCrossEntropyArgs,
@@ -96,7 +98,7 @@ export async function relu6(x: TensorLike, options?: ElementwiseOptions): Promis
  */
 export async function leakyRelu(x: TensorLike, options?: LeakyReluOptions): Promise<Float32Array> {
   const call = prepareLeakyRelu(x, options);
-  await binding.leakyReluAsync(call.x, call.out, call.alpha);
+  await binding.leakyReluAsync(call.x, call.out, call.parameter);
   return call.out;
 }
 
@@ -136,6 +138,20 @@ export async function logSigmoid(x: TensorLike, options?: ElementwiseOptions): P
 export async function softsign(x: TensorLike, options?: ElementwiseOptions): Promise<Float32Array> {
   const call = prepareElementwise(x, options);
   await binding.softsignAsync(call.x, call.out);
+  return call.out;
+}
+
+/**
+ * Computes silu on the thread pool; see the synchronous `silu` for the contract.
+ *
+ * @returns A promise of `out`, or of a new Float32Array.
+ * @throws {TypeError} Rejects as `silu` throws, and with `ERR_INVALID_ARG_VALUE` when a non-shared `out` was
+ *   detached or resized before the result arrived.
+ * @throws {RangeError} Rejects with `ERR_OUT_OF_RANGE` as `silu` throws.
+ */
+export async function silu(x: TensorLike, options?: SiluOptions): Promise<Float32Array> {
+  const call = prepareSilu(x, options);
+  await binding.siluAsync(call.x, call.out, call.parameter);
   return call.out;
 }
 

@@ -55,22 +55,34 @@ Operation ParseElementwise(const ArgumentChecker& args) {
   return operation;
 }
 
-// (x, out, alpha): out may be exactly x. alpha is a number, rounded to float32, and must be finite there.
-Operation ParseLeakyRelu(const ArgumentChecker& args) {
+// (x, out, parameter): out may be exactly x. The parameter is a number, rounded to float32, and must be finite
+// there. Returns the operation with its length and parameter set; the caller adds the run function.
+Operation ParameterizedOperation(const ArgumentChecker& args, const char* parameter_name) {
   const FloatArray x = args.Float32Array(0, "x");
   const FloatArray out = args.Float32Array(1, "out");
-  const float alpha = args.FiniteFloat32(2, "alpha");
+  const float parameter = args.FiniteFloat32(2, parameter_name);
 
   Operation operation = OneToOneOperation(args, x, out);
   operation.call.length = x.length;
-  operation.call.alpha = alpha;
+  operation.call.parameter = parameter;
+  return operation;
+}
+
+// (x, out, alpha)
+Operation ParseLeakyRelu(const ArgumentChecker& args) {
+  Operation operation = ParameterizedOperation(args, "alpha");
   operation.run = [](const KernelCall& call, float* const* data) {
-    // With alpha = 0 the limit at -inf is 0, where the kernel's 0 * -inf would be NaN, and relu computes it.
-    if (call.alpha == 0.0f) {
-      call.kernels->relu(data[0], data[1], call.length);
-    } else {
-      call.kernels->leaky_relu(data[0], data[1], call.length, call.alpha);
-    }
+    call.kernels->leaky_relu(data[0], data[1], call.length, call.parameter);
+    return 0.0;
+  };
+  return operation;
+}
+
+// (x, out, beta)
+Operation ParseSilu(const ArgumentChecker& args) {
+  Operation operation = ParameterizedOperation(args, "beta");
+  operation.run = [](const KernelCall& call, float* const* data) {
+    call.kernels->silu(data[0], data[1], call.length, call.parameter);
     return 0.0;
   };
   return operation;
@@ -288,6 +300,8 @@ class SimdNnAddon : public Napi::Addon<SimdNnAddon> {
         InstanceMethod("softplusAsync", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::softplus>>),
         InstanceMethod("logSigmoid", &SimdNnAddon::Now<ParseElementwise<&KernelSet::log_sigmoid>>),
         InstanceMethod("logSigmoidAsync", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::log_sigmoid>>),
+        InstanceMethod("silu", &SimdNnAddon::Now<ParseSilu>),
+        InstanceMethod("siluAsync", &SimdNnAddon::OnThreadPool<ParseSilu>),
         InstanceMethod("softsign", &SimdNnAddon::Now<ParseElementwise<&KernelSet::softsign>>),
         InstanceMethod("softsignAsync", &SimdNnAddon::OnThreadPool<ParseElementwise<&KernelSet::softsign>>),
         InstanceMethod("softmax", &SimdNnAddon::Now<ParseSoftmax>),

@@ -1,6 +1,8 @@
 #include "arguments.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 
@@ -11,6 +13,47 @@ namespace {
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 std::string Quoted(const char* name) { return std::string("\"") + name + "\""; }
+
+// Formats a number as JavaScript's String(number) does for most values: NaN, Infinity, and otherwise the
+// shortest %g form that reads back as the same double (1e+39, 0.1). Large integers below 1e21 come out in
+// exponent form, where JavaScript writes all their digits.
+std::string FormatNumber(double number) {
+  if (std::isnan(number)) {
+    return "NaN";
+  }
+  if (std::isinf(number)) {
+    return number > 0 ? "Infinity" : "-Infinity";
+  }
+  char text[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, number);
+    if (std::strtod(text, nullptr) == number) {
+      break;
+    }
+  }
+  return text;
+}
+
+// Returns the JavaScript typeof of a value, for messages.
+const char* TypeName(napi_env env, napi_value value) {
+  napi_valuetype type = napi_undefined;
+  if (napi_typeof(env, value, &type) != napi_ok) {
+    return "unknown";
+  }
+  switch (type) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "object";
+    case napi_boolean: return "boolean";
+    case napi_number: return "number";
+    case napi_string: return "string";
+    case napi_symbol: return "symbol";
+    case napi_object: return "object";
+    case napi_function: return "function";
+    case napi_external: return "object";
+    case napi_bigint: return "bigint";
+  }
+  return "unknown";
+}
 
 }  // namespace
 
@@ -104,11 +147,13 @@ double ArgumentChecker::PositiveNumber(size_t index, const char* name) const {
 float ArgumentChecker::FiniteFloat32(size_t index, const char* name) const {
   double number = 0.0;
   if (napi_get_value_double(Env(), info_[index], &number) != napi_ok) {
-    Fail(kInvalidArgType, "The " + Quoted(name) + " argument must be of type number.");
+    Fail(kInvalidArgType, "The " + Quoted(name) + " argument must be of type number. Received type " +
+                              TypeName(Env(), info_[index]));
   }
   const float rounded = static_cast<float>(number);
   if (!std::isfinite(rounded)) {
-    Fail(kOutOfRange, "The " + Quoted(name) + " argument must be a finite number in float32 range.");
+    Fail(kOutOfRange, "The " + Quoted(name) + " argument must be a finite number in float32 range. Received " +
+                          FormatNumber(number));
   }
   return rounded;
 }

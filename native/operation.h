@@ -18,7 +18,7 @@ struct KernelCall {
   size_t length = 0;                   // element-wise operations
   RowLayout layout{};                  // softmax, l2 normalization
   double epsilon = 0.0;                // l2 normalization
-  float alpha = 0.0f;                  // leaky_relu
+  float parameter = 0.0f;              // leaky_relu's alpha, silu's beta
   RowLayout labels_layout{};           // cross-entropy
   RowLayout logits_layout{};
   RowLayout backprop_layout{};

@@ -382,7 +382,7 @@ function checkConsumer(project, prebuildPaths) {
   if (cjs) {
     check('require resolves dist/index.cjs', cjs.resolved === join(installed, 'dist', 'index.cjs'), cjs.resolved);
     const expected = ['info', 'l2Loss', 'l2Normalize', 'leakyRelu', 'logSigmoid', 'promises', 'relu', 'relu6',
-      'sigmoid', 'sigmoidCrossEntropyWithLogits', 'softmax', 'softmaxCrossEntropyWithLogits', 'softplus',
+      'sigmoid', 'sigmoidCrossEntropyWithLogits', 'silu', 'softmax', 'softmaxCrossEntropyWithLogits', 'softplus',
       'softsign', 'sparseSoftmaxCrossEntropyWithLogits', 'tanh'];
     check('require exports the documented functions', expected.every((name) => cjs.exports.includes(name)),
       `exports: ${cjs.exports.join(', ')}`);

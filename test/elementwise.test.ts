@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { binding } from '../lib/binding';
-import { leakyRelu, logSigmoid, relu, relu6, sigmoid, softplus, softsign, tanh } from '../lib/index';
+import { leakyRelu, logSigmoid, relu, relu6, sigmoid, silu, softplus, softsign, tanh } from '../lib/index';
 import { describeEachIsa } from './support/isa';
 import {
   SPECIAL_VALUES,
@@ -34,12 +34,27 @@ const leaky64 = (alpha: number) => (x: number) => (x > 0 ? x : Math.fround(alpha
 const softplus64 = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 const logSigmoid64 = (x: number) => -softplus64(-x);
 const softsign64 = (x: number) => (Number.isFinite(x) ? x / (Math.abs(x) + 1) : Math.sign(x));
+// x * sigmoid(beta x) for the float32 beta, with the limits at +-inf: x where beta x is +inf or beta is 0,
+// else 0 with the sign of x.
+const silu64 = (beta: number) => (x: number) => {
+  const factor = Math.fround(beta);
+  const t = factor * x;
+  if (!Number.isFinite(x)) {
+    return Number.isNaN(x) || factor === 0 || t > 0 ? x : Math.sign(x) * 0;
+  }
+  const e = Math.exp(-Math.abs(t));
+  return t < 0 ? (x * e) / (1 + e) : x / (1 + e);
+};
 
-// leaky_relu with a fixed alpha, in the shape of the other activations.
+// leaky_relu and silu with a fixed parameter, in the shape of the other activations.
 const leakyWith =
   (alpha: number): Activation =>
   (x, options) =>
     leakyRelu(x, { ...options, alpha });
+const siluWith =
+  (beta: number): Activation =>
+  (x, options) =>
+    silu(x, { ...options, beta });
 
 const CASES: Case[] = [
   { name: 'relu', fn: relu, reference: relu64, maxUlp: 0, low: -10, high: 10 },
@@ -52,6 +67,9 @@ const CASES: Case[] = [
   { name: 'softplus', fn: softplus, reference: softplus64, maxUlp: 2, low: -90, high: 30 },
   { name: 'logSigmoid', fn: logSigmoid, reference: logSigmoid64, maxUlp: 2, low: -30, high: 90 },
   { name: 'softsign', fn: softsign, reference: softsign64, maxUlp: 1, low: -20, high: 20 },
+  { name: 'silu', fn: silu, reference: silu64(1), maxUlp: 2, low: -95, high: 30 },
+  { name: 'silu (beta 1.702)', fn: siluWith(1.702), reference: silu64(1.702), maxUlp: 2, low: -60, high: 20 },
+  { name: 'silu (beta -0.75)', fn: siluWith(-0.75), reference: silu64(-0.75), maxUlp: 2, low: -30, high: 120 },
 ];
 
 const SENTINEL = 12345.5;
@@ -256,11 +274,14 @@ describeEachIsa('element-wise', (isa) => {
       // TensorFlow's max(x, alpha * x) would pick alpha * x for positive x when alpha > 1.
       expect(Array.from(leakyRelu(x, { alpha: 2 }).subarray(0, 6))).toEqual([-Infinity, -4, -0, 0, 3, Infinity]);
       expect(Array.from(leakyRelu(x, { alpha: -0.5 }).subarray(0, 6))).toEqual([Infinity, 1, 0, -0, 3, Infinity]);
+      // alpha = 0 keeps the signs of 0 * x, and -inf gives the limit of 0 * x, -0.
       const zero = leakyRelu(x, { alpha: 0 });
-      expect(Array.from(zero.subarray(0, 6))).toEqual([0, 0, -0, 0, 3, Infinity]);
+      expect(Array.from(zero.subarray(0, 6))).toEqual([-0, -0, -0, 0, 3, Infinity]);
       expect(zero[6]).toBeNaN();
+      const negativeZero = leakyRelu(x, { alpha: -0 });
+      expect(Array.from(negativeZero.subarray(0, 6))).toEqual([0, 0, 0, -0, 3, Infinity]);
       // An alpha that rounds to 0 in float32 is 0.
-      expect(leakyRelu([-Infinity], { alpha: 1e-50 })[0]).toBe(0);
+      expect(leakyRelu([-Infinity, -5], { alpha: 1e-50 })).toEqual(new Float32Array([-0, -0]));
       // alpha is rounded to float32 before the product, which is rounded once.
       expect(leakyRelu([-3], { alpha: 0.1 })[0]).toBe(Math.fround(Math.fround(0.1) * -3));
     });
@@ -305,6 +326,33 @@ describeEachIsa('element-wise', (isa) => {
       const z = softsign(uniform(createRandom(7), 50_000, -1e6, 1e6));
       expect(Math.min(...z)).toBeGreaterThanOrEqual(-1);
       expect(Math.max(...z)).toBeLessThanOrEqual(1);
+    });
+
+    test('silu limits, signed zero and tail', () => {
+      const x = new Float32Array([-Infinity, Infinity, NaN, -0, 0, -90, 1e-40]);
+      const y = silu(x);
+      expect(Object.is(y[0], -0)).toBe(true);
+      expect(y[1]).toBe(Infinity);
+      expect(y[2]).toBeNaN();
+      expect(Object.is(y[3], -0)).toBe(true);
+      expect(Object.is(y[4], 0)).toBe(true);
+      // -90 e^-90 is a normal float: kept to 2 ulp, not flushed as x * sigmoid(x) with a flushed sigmoid would.
+      expect(maxUlpError([y[5]], () => silu64(1)(-90)).ulp).toBeLessThanOrEqual(2);
+      expect(y[6]).toBe(Math.fround(5e-41));
+    });
+
+    test('silu beta 0, negative and huge', () => {
+      const x = new Float32Array([-Infinity, -4, 3, Infinity]);
+      expect(Array.from(silu(x, { beta: 0 }))).toEqual([-Infinity, -2, 1.5, Infinity]);
+      const negative = silu(x, { beta: -2 });
+      expect(negative[0]).toBe(-Infinity);
+      expect(Object.is(negative[3], 0)).toBe(true);
+      // beta x overflows float32 here: the sigmoid is exactly 0 or 1.
+      expect(Array.from(silu([-1e10, 1e10], { beta: 1e30 }))).toEqual([-0, 1e10].map(Math.fround));
+      // A tiny beta and a large x: e^(beta x) far below 2^-126, times x, is still a normal float.
+      const y = silu([-1e7], { beta: 1e-5 });
+      expect(maxUlpError(y, () => silu64(1e-5)(-1e7)).ulp).toBeLessThanOrEqual(2);
+      expect(y[0]).toBeLessThan(-1e-38);
     });
 
     test('tanh never exceeds 1 in magnitude', () => {

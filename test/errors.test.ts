@@ -12,6 +12,7 @@ import {
   softmax,
   softmaxCrossEntropyWithLogits,
   softplus,
+  silu,
   softsign,
   tanh,
 } from '../lib/index';
@@ -466,6 +467,20 @@ const CASES: ErrorCase[] = [
     message: 'The "alpha" argument must be a finite number in float32 range. Received 1e+39',
   },
   {
+    name: 'silu beta of the wrong type',
+    call: () => silu(f32(3), { beta: null as never }),
+    type: TypeError,
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: 'The "beta" argument must be of type number. Received null',
+  },
+  {
+    name: 'silu beta infinite',
+    call: () => silu(f32(3), { beta: -Infinity }),
+    type: RangeError,
+    code: 'ERR_OUT_OF_RANGE',
+    message: 'The "beta" argument must be a finite number in float32 range. Received -Infinity',
+  },
+  {
     name: 'cross-entropy over zero classes',
     call: () => softmaxCrossEntropyWithLogits({ labels: f32(0), logits: f32(0), shape: [4, 0] }),
     type: RangeError,
@@ -664,6 +679,8 @@ describe('binding re-checks', () => {
     },
     { name: 'leakyRelu alpha infinite', call: () => binding.leakyRelu(f32(2), f32(2), -Infinity), code: 'ERR_OUT_OF_RANGE' },
     { name: 'leakyRelu alpha beyond float32', call: () => binding.leakyRelu(f32(2), f32(2), 4e38), code: 'ERR_OUT_OF_RANGE' },
+    { name: 'silu beta NaN', call: () => binding.silu(f32(2), f32(2), NaN), code: 'ERR_OUT_OF_RANGE' },
+    { name: 'silu beta a string', call: () => binding.silu(f32(2), f32(2), '1' as never), code: 'ERR_INVALID_ARG_TYPE' },
     { name: 'relu6 short out', call: () => binding.relu6(f32(8), f32(7)), code: 'ERR_INVALID_ARG_VALUE' },
     {
       name: 'softsign of a Float64Array',
@@ -686,6 +703,18 @@ describe('binding re-checks', () => {
     }
     expect(thrown).toBeInstanceOf(code === 'ERR_OUT_OF_RANGE' ? RangeError : TypeError);
     expect((thrown as { code?: string }).code).toBe(code);
+  });
+
+  test('parameter messages name the value', () => {
+    expect(() => binding.leakyRelu(f32(1), f32(1), NaN)).toThrow(
+      'The "alpha" argument must be a finite number in float32 range. Received NaN',
+    );
+    expect(() => binding.silu(f32(1), f32(1), 1e39)).toThrow(
+      'The "beta" argument must be a finite number in float32 range. Received 1e+39',
+    );
+    expect(() => binding.silu(f32(1), f32(1), '1' as never)).toThrow(
+      'The "beta" argument must be of type number. Received type string',
+    );
   });
 
   test('undefined backprop means none, and an empty view of a SharedArrayBuffer is accepted', () => {

@@ -45,6 +45,7 @@ describeEachIsa('promises', () => {
     expect(Array.from(await promises.softplus(x))).toEqual(Array.from(nn.softplus(x)));
     expect(Array.from(await promises.logSigmoid(x))).toEqual(Array.from(nn.logSigmoid(x)));
     expect(Array.from(await promises.softsign(x))).toEqual(Array.from(nn.softsign(x)));
+    expect(Array.from(await promises.silu(x, { beta: 0.5 }))).toEqual(Array.from(nn.silu(x, { beta: 0.5 })));
     expect(Array.from(await promises.softmax(x, { shape: [rows, classes] }))).toEqual(
       Array.from(nn.softmax(x, { shape: [rows, classes] })),
     );

@@ -10,6 +10,7 @@ import {
   relu,
   relu6,
   sigmoid,
+  silu,
   softmax,
   softmaxCrossEntropyWithLogits,
   softplus,
@@ -101,6 +102,7 @@ describeEachIsa('outputs large enough for non-temporal stores', () => {
     ['softplus', softplus],
     ['logSigmoid', logSigmoid],
     ['softsign', softsign],
+    ['silu', silu],
   ] as const) {
     test(`${name} matches pieces`, () => {
       const whole = fn(logits);

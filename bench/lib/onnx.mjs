@@ -283,6 +283,18 @@ function logSigmoidGraph() {
   };
 }
 
+// tf.nn.silu with beta 1, x * Sigmoid(x): opset 17 has no Silu operator.
+function siluGraph() {
+  return {
+    nodes: [
+      { op: 'Sigmoid', inputs: ['x'], outputs: ['gate'] },
+      { op: 'Mul', inputs: ['x', 'gate'], outputs: ['y'] },
+    ],
+    inputs: [{ name: 'x', shape: ['n'] }],
+    outputs: [{ name: 'y', shape: ['n'] }],
+  };
+}
+
 /** Returns the ONNX graph description for a benchmark op kind (see ops.mjs). */
 export function graphForOp(kind, withBackprop) {
   switch (kind) {
@@ -305,6 +317,8 @@ export function graphForOp(kind, withBackprop) {
       return logSigmoidGraph();
     case 'softsign':
       return unaryGraph('Softsign');
+    case 'silu':
+      return siluGraph();
     case 'softmax':
       return softmaxGraph();
     case 'softmaxCrossEntropy':

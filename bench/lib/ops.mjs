@@ -16,6 +16,7 @@ export const OPS = [
   { id: 'softplus', kind: 'softplus', label: 'softplus' },
   { id: 'log-sigmoid', kind: 'logSigmoid', label: 'log sigmoid' },
   { id: 'softsign', kind: 'softsign', label: 'softsign' },
+  { id: 'silu', kind: 'silu', label: 'silu (beta 1)' },
   { id: 'softmax-c1000', kind: 'softmax', classes: 1000, label: 'softmax, 1000 classes' },
   { id: 'softmax-c10', kind: 'softmax', classes: 10, label: 'softmax, 10 classes' },
   { id: 'sce-c1000', kind: 'softmaxCrossEntropy', classes: 1000, label: 'softmax CE, 1000 classes' },
@@ -231,6 +232,8 @@ export function reference(op, data) {
       return { primary: mapToFloat64(data.x, (v) => Math.min(v, 0) - Math.log1p(Math.exp(-Math.abs(v)))) };
     case 'softsign':
       return { primary: mapToFloat64(data.x, (v) => v / (Math.abs(v) + 1)) };
+    case 'silu':
+      return { primary: mapToFloat64(data.x, (v) => v / (1 + Math.exp(-v))) };
     case 'softmax':
       return { primary: softmaxRowsReference(data.x, data.rows, data.classes, false).probabilities };
     case 'softmaxCrossEntropy': {

@@ -551,12 +551,49 @@ void Relu(const float* x, float* y, size_t n) { MapElements(x, y, n, ReluVector)
 void Relu6(const float* x, float* y, size_t n) { MapElements(x, y, n, Relu6Vector); }
 
 // x for x > 0, else alpha * x: a select, so that alpha > 1 and alpha < 0 are right. NaN compares false and
-// gives alpha * NaN, a NaN.
+// gives alpha * NaN, a NaN. With alpha = +-0, x is first raised to at least -FLT_MAX (MAXPS keeps NaN as its
+// second operand), so -inf gives the limit, a zero, where 0 * -inf is NaN.
 void LeakyRelu(const float* x, float* y, size_t n, float alpha) {
   const __m256 factor = _mm256_set1_ps(alpha);
-  MapElements(x, y, n, [factor](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+  const __m256 floor = _mm256_set1_ps(alpha == 0.0f ? -__FLT_MAX__ : -__builtin_inff());
+  MapElements(x, y, n, [factor, floor](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE {
     const __m256 positive = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
-    return _mm256_blendv_ps(_mm256_mul_ps(factor, v), v, positive);
+    return _mm256_blendv_ps(_mm256_mul_ps(factor, _mm256_max_ps(floor, v)), v, positive);
+  });
+}
+
+// silu: x * sigmoid(t) with t = beta * x, in float64 from e = e^-|t|: x / (1 + e) for t >= 0, x e / (1 + e)
+// for t < 0. A rounded t would carry up to |t| 2^-24 of relative error into e. So the FMA recovers the product's
+// rounding error t_low exactly, and ExpShiftedInDouble adds it to the reduced argument by TwoSum.
+// ExpShiftedInDouble keeps e at float32 precision in float64 down to e^-708, so x e stays right where a large x
+// meets a tiny e. Below that, and where t overflowed or is NaN, e is 0. The only NaN the formula makes from a
+// non-NaN x is inf * 0, at x = +-inf when e = 0 is the factor, and the limit there is 0 with the sign of x.
+void Silu(const float* x, float* y, size_t n, float beta) {
+  const __m256 factor = _mm256_set1_ps(beta);
+  MapElements(x, y, n, [factor](__m256 v) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    const __m256 t = _mm256_mul_ps(factor, v);
+    const __m256 t_low = _mm256_fmsub_ps(factor, v, t);
+    // -|t| + a_low = -|beta x| exactly: a_low is t_low with the sign flipped where t is not negative.
+    const __m256 minus_abs = _mm256_or_ps(t, sign_bit);
+    const __m256 a_low = _mm256_xor_ps(t_low, _mm256_andnot_ps(t, sign_bit));
+    __m256d e_low;
+    __m256d e_high;
+    ExpShiftedInDouble(minus_abs, _mm256_xor_ps(a_low, sign_bit), a_low,
+                       _mm256_castsi256_ps(_mm256_set1_epi32(-1)), &e_low, &e_high);
+
+    const __m256d one = _mm256_set1_pd(1.0);
+    const __m256 negative = _mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_LT_OQ);
+    const __m256d numerator_low = _mm256_blendv_pd(one, e_low, LowMaskToDouble(negative));
+    const __m256d numerator_high = _mm256_blendv_pd(one, e_high, HighMaskToDouble(negative));
+    const __m256d low = _mm256_div_pd(_mm256_mul_pd(LowToDouble(v), numerator_low), _mm256_add_pd(one, e_low));
+    const __m256d high =
+        _mm256_div_pd(_mm256_mul_pd(HighToDouble(v), numerator_high), _mm256_add_pd(one, e_high));
+    const __m256 result = JoinToFloat(low, high);
+
+    const __m256 made_nan = _mm256_andnot_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q),
+                                             _mm256_cmp_ps(result, result, _CMP_UNORD_Q));
+    return _mm256_blendv_ps(result, _mm256_and_ps(v, sign_bit), made_nan);
   });
 }
 
@@ -614,7 +651,7 @@ double SumSquares(const float* x, size_t n) {
 }  // namespace
 
 extern const KernelSet kKernelSet = {
-    "avx2", Relu, Sigmoid, Tanh, Exp, Relu6, LeakyRelu, Softplus, LogSigmoid, Softsign,
+    "avx2", Relu, Sigmoid, Tanh, Exp, Relu6, LeakyRelu, Softplus, LogSigmoid, Softsign, Silu,
     SoftmaxRows, SoftmaxXentRows, SigmoidXent, SumSquares,
 };
 

@@ -588,14 +588,58 @@ void Relu(const float* x, float* y, size_t n) { MapElements(x, y, n, ReluBlock);
 void Relu6(const float* x, float* y, size_t n) { MapElements(x, y, n, Relu6Block); }
 
 // x for x > 0, else alpha * x: a select, so that alpha > 1 and alpha < 0 are right. NaN compares false and
-// gives alpha * NaN, a NaN.
+// gives alpha * NaN, a NaN. With alpha = +-0, x is first raised to at least -FLT_MAX (VMAXPS keeps NaN as its
+// second operand), so -inf gives the limit, a zero, where 0 * -inf is NaN.
 void LeakyRelu(const float* x, float* y, size_t n, float alpha) {
   const __m512 factor = _mm512_set1_ps(alpha);
-  MapElements(x, y, n, [factor](__m512* block) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+  const __m512 floor = _mm512_set1_ps(alpha == 0.0f ? -__FLT_MAX__ : -__builtin_inff());
+  MapElements(x, y, n, [factor, floor](__m512* block) SIMD_NN_LAMBDA_ALWAYS_INLINE {
 #pragma GCC unroll 8
     for (size_t k = 0; k < kBlockVectors; ++k) {
       const __mmask16 positive = _mm512_cmp_ps_mask(block[k], _mm512_setzero_ps(), _CMP_GT_OQ);
-      block[k] = _mm512_mask_blend_ps(positive, _mm512_mul_ps(factor, block[k]), block[k]);
+      const __m512 product = _mm512_mul_ps(factor, _mm512_max_ps(floor, block[k]));
+      block[k] = _mm512_mask_blend_ps(positive, product, block[k]);
+    }
+  });
+}
+
+// silu: x * sigmoid(t) with t = beta * x, in float64 from e = e^-|t|: x / (1 + e) for t >= 0, x e / (1 + e)
+// for t < 0. A rounded t would carry up to |t| 2^-24 of relative error into e. So the FMA recovers the product's
+// rounding error t_low exactly, and ExpShiftedInDouble adds it to the reduced argument by TwoSum.
+// ExpShiftedInDouble keeps e at float32 precision in float64 down to e^-708, so x e stays right where a large x
+// meets a tiny e. Below that, and where t overflowed or is NaN, e is 0. The only NaN the formula makes from a
+// non-NaN x is inf * 0, at x = +-inf when e = 0 is the factor, and the limit there is 0 with the sign of x.
+void Silu(const float* x, float* y, size_t n, float beta) {
+  const __m512 factor = _mm512_set1_ps(beta);
+  MapElements(x, y, n, [factor](__m512* block) SIMD_NN_LAMBDA_ALWAYS_INLINE {
+    const __m512 sign_bit = _mm512_set1_ps(-0.0f);
+    const __m512d one = _mm512_set1_pd(1.0);
+#pragma GCC unroll 8
+    for (size_t k = 0; k < kBlockVectors; ++k) {
+      const __m512 v = block[k];
+      const __m512 t = _mm512_mul_ps(factor, v);
+      const __m512 t_low = _mm512_fmsub_ps(factor, v, t);
+      // -|t| + a_low = -|beta x| exactly: a_low is t_low negated where t is not negative.
+      const __mmask16 negative = _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_LT_OQ);
+      const __m512 minus_abs = _mm512_or_ps(t, sign_bit);
+      const __m512 a_low = _mm512_mask_sub_ps(t_low, static_cast<__mmask16>(~negative), _mm512_setzero_ps(), t_low);
+      __m512d e_low;
+      __m512d e_high;
+      ExpShiftedInDouble(minus_abs, _mm512_sub_ps(_mm512_setzero_ps(), a_low), a_low, static_cast<__mmask16>(0xFFFF),
+                         &e_low, &e_high);
+
+      const __m512d numerator_low = _mm512_mask_mov_pd(one, static_cast<__mmask8>(negative), e_low);
+      const __m512d numerator_high = _mm512_mask_mov_pd(one, static_cast<__mmask8>(negative >> 8), e_high);
+      const __m512d low = _mm512_div_pd(_mm512_mul_pd(LowToDouble(v), numerator_low), _mm512_add_pd(one, e_low));
+      const __m512d high =
+          _mm512_div_pd(_mm512_mul_pd(HighToDouble(v), numerator_high), _mm512_add_pd(one, e_high));
+      const __m512 result = JoinToFloat(low, high);
+
+      const __mmask16 made_nan = static_cast<__mmask16>(_mm512_cmp_ps_mask(result, result, _CMP_UNORD_Q) &
+                                                        _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q));
+      const __m512 signed_zero =
+          _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_castps_si512(sign_bit)));
+      block[k] = _mm512_mask_mov_ps(result, made_nan, signed_zero);
     }
   });
 }
@@ -652,7 +696,7 @@ double SumSquares(const float* x, size_t n) {
 }  // namespace
 
 extern const KernelSet kKernelSet = {
-    "avx512", Relu, Sigmoid, Tanh, Exp, Relu6, LeakyRelu, Softplus, LogSigmoid, Softsign,
+    "avx512", Relu, Sigmoid, Tanh, Exp, Relu6, LeakyRelu, Softplus, LogSigmoid, Softsign, Silu,
     SoftmaxRows, SoftmaxXentRows, SigmoidXent, SumSquares,
 };
 

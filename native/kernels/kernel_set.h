@@ -46,7 +46,7 @@ struct KernelSet {
   // relu6: min(max(x, 0), 6), exact. NaN stays NaN.
   void (*relu6)(const float* x, float* y, size_t n);
   // leaky_relu: x for x > 0, else alpha * x, exact (one rounding) for any finite alpha, also above 1 or below 0.
-  // NaN stays NaN. With alpha = 0, -inf gives NaN here, so callers route alpha = 0 to relu.
+  // NaN stays NaN. With alpha = +-0, -inf gives the limit -alpha (a zero) where 0 * -inf would be NaN.
   void (*leaky_relu)(const float* x, float* y, size_t n, float alpha);
   // softplus: log(1 + e^x) within 2 ulp. -inf gives 0, +inf gives +inf, and the tail keeps e^x.
   void (*softplus)(const float* x, float* y, size_t n);
@@ -54,6 +54,10 @@ struct KernelSet {
   void (*log_sigmoid)(const float* x, float* y, size_t n);
   // softsign: x / (|x| + 1) within 1 ulp. +-inf gives +-1, and -0 stays -0.
   void (*softsign)(const float* x, float* y, size_t n);
+  // silu (swish): x * sigmoid(beta * x) within 2 ulp for any finite beta, with beta * x taken exactly. The
+  // negative tail keeps its value where x e^(beta x) is a normal float. At x = +-inf it gives the limit: x where
+  // beta * x is +inf or beta is 0, else 0 with the sign of x. -0 stays -0.
+  void (*silu)(const float* x, float* y, size_t n, float beta);
 
   // Softmax of each row of a contiguous rows x classes matrix. A row with NaN or +inf, or all -inf, becomes
   // all NaN; -inf entries give 0. Within 8 ulp per element for rows of up to 65,536 classes.

@@ -48,13 +48,15 @@ void Relu6(const float* x, float* y, size_t n) {
 }
 
 // leaky_relu: x for x > 0, else alpha * x rounded once. The select, rather than TensorFlow's max(x, alpha x),
-// keeps the formula right for alpha > 1 and alpha < 0. NaN gives alpha * NaN, a NaN. The binding sends
-// alpha = 0 to relu, whose limit at -inf is 0 where 0 * -inf would be NaN.
+// keeps the formula right for alpha > 1 and alpha < 0. NaN gives alpha * NaN, a NaN. With alpha = +-0, x is
+// first raised to at least -FLT_MAX, so -inf gives the limit alpha * -FLT_MAX, a zero, where 0 * -inf is NaN.
 void LeakyRelu(const float* x, float* y, size_t n, float alpha) {
+  const float floor = alpha == 0.0f ? -std::numeric_limits<float>::max() : -std::numeric_limits<float>::infinity();
 #pragma GCC ivdep
   for (size_t i = 0; i < n; ++i) {
     const float v = x[i];
-    y[i] = v > 0.0f ? v : alpha * v;
+    const float raised = v < floor ? floor : v;
+    y[i] = v > 0.0f ? v : alpha * raised;
   }
 }
 
@@ -472,6 +474,23 @@ void Softsign(const float* x, float* y, size_t n) {
   }
 }
 
+// silu: x * sigmoid(t) with t = beta * x, exact in float64, as x / (1 + e) for t >= 0 and x e / (1 + e) for
+// t < 0, where e = e^-|t|. ExpF64 keeps e in float64 far below float32's range, so x e stays right where a
+// large x meets a tiny e. beta = 0 takes t = 0, which keeps 0 * inf from making t NaN. At x = +-inf with the
+// factor e = 0 the formula gives inf * 0, and the select returns the limit, 0 with the sign of x.
+void Silu(const float* x, float* y, size_t n, float beta) {
+  const double factor = beta;
+#pragma GCC ivdep
+  for (size_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    const double t = factor == 0.0 ? 0.0 : factor * v;
+    const double e = ExpF64(-std::fabs(t));
+    const double numerator = t < 0.0 ? e : 1.0;
+    const double result = v * numerator / (1.0 + e);
+    y[i] = static_cast<float>(result != result && v == v ? std::copysign(0.0, v) : result);
+  }
+}
+
 double SumSquares(const float* x, size_t n) {
   // Four independent accumulators hide the latency of the float64 add. Each square of a float32 is exact in
   // float64, so only the additions round.
@@ -493,7 +512,7 @@ double SumSquares(const float* x, size_t n) {
 }  // namespace
 
 extern const KernelSet kKernelSet = {
-    "scalar", Relu, Sigmoid, Tanh, Exp, Relu6, LeakyRelu, Softplus, LogSigmoid, Softsign,
+    "scalar", Relu, Sigmoid, Tanh, Exp, Relu6, LeakyRelu, Softplus, LogSigmoid, Softsign, Silu,
     SoftmaxRows, SoftmaxXentRows, SigmoidXent, SumSquares,
 };
 

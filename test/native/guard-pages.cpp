@@ -191,6 +191,11 @@ void CheckElements(const KernelSet& kernels, Regions& regions, size_t n, bool at
   Expect(regions, kernels.name, "leaky_relu", 1, n);
 
   x = regions.logits.Place(n, at_end, gap);
+  FillUniform(x, n, -20.0f, 20.0f);
+  kernels.silu(x, regions.out.Place(n, !at_end, gap), n, 1.0f);
+  Expect(regions, kernels.name, "silu", 1, n);
+
+  x = regions.logits.Place(n, at_end, gap);
   float* z = regions.labels.Place(n, !at_end, gap);
   FillUniform(x, n, -20.0f, 20.0f);
   FillUniform(z, n, 0.0f, 1.0f);

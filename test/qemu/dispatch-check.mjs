@@ -101,6 +101,7 @@ const elementwise = [
   ['leakyRelu', (x, y) => binding.leakyRelu(x, y, 0.2), (x) => (x > 0 ? x : Math.fround(0.2) * x), 0],
   ['softplus', binding.softplus, (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))), 2],
   ['logSigmoid', binding.logSigmoid, (x) => Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x))), 2],
+  ['silu', (x, y) => binding.silu(x, y, 1), (x) => (x === -Infinity ? -0 : x / (1 + Math.exp(-x))), 2],
   ['softsign', binding.softsign, (x) => (Number.isFinite(x) ? x / (Math.abs(x) + 1) : Math.sign(x)), 1],
   ['exp', binding.testingExp, Math.exp, 1],
 ];

@@ -33,6 +33,10 @@ function softsign(x, out) {
   for (let i = 0; i < x.length; i += 1) out[i] = x[i] / (Math.abs(x[i]) + 1);
 }
 
+function silu(x, out) {
+  for (let i = 0; i < x.length; i += 1) out[i] = x[i] / (1 + Math.exp(-x[i]));
+}
+
 function softmax(x, out, rows, classes) {
   for (let row = 0; row < rows; row += 1) {
     const base = row * classes;
@@ -113,8 +117,9 @@ export async function createContender() {
         case 'leakyRelu':
         case 'softplus':
         case 'logSigmoid':
-        case 'softsign': {
-          const kernel = { relu, sigmoid, tanh, relu6, leakyRelu, softplus, logSigmoid, softsign }[op.kind];
+        case 'softsign':
+        case 'silu': {
+          const kernel = { relu, sigmoid, tanh, relu6, leakyRelu, softplus, logSigmoid, softsign, silu }[op.kind];
           const out = new Float32Array(elements);
           return { run: () => kernel(data.x, out), outputs: () => ({ primary: out }) };
         }

@@ -112,6 +112,7 @@ export async function createContender(options) {
         case 'softplus':
         case 'logSigmoid':
         case 'softsign':
+        case 'silu':
           if (!simd[op.kind]) return { skip: `this simd-nn has no ${op.kind}` };
           return prepareElementwise(simd[op.kind], data, allocate);
         case 'softmax':
