@@ -677,10 +677,22 @@ describe('binding re-checks', () => {
       call: () => binding.leakyRelu(f32(2), f32(2), undefined as never),
       code: 'ERR_INVALID_ARG_TYPE',
     },
-    { name: 'leakyRelu alpha infinite', call: () => binding.leakyRelu(f32(2), f32(2), -Infinity), code: 'ERR_OUT_OF_RANGE' },
-    { name: 'leakyRelu alpha beyond float32', call: () => binding.leakyRelu(f32(2), f32(2), 4e38), code: 'ERR_OUT_OF_RANGE' },
+    {
+      name: 'leakyRelu alpha infinite',
+      call: () => binding.leakyRelu(f32(2), f32(2), -Infinity),
+      code: 'ERR_OUT_OF_RANGE',
+    },
+    {
+      name: 'leakyRelu alpha beyond float32',
+      call: () => binding.leakyRelu(f32(2), f32(2), 4e38),
+      code: 'ERR_OUT_OF_RANGE',
+    },
     { name: 'silu beta NaN', call: () => binding.silu(f32(2), f32(2), NaN), code: 'ERR_OUT_OF_RANGE' },
-    { name: 'silu beta a string', call: () => binding.silu(f32(2), f32(2), '1' as never), code: 'ERR_INVALID_ARG_TYPE' },
+    {
+      name: 'silu beta a string',
+      call: () => binding.silu(f32(2), f32(2), '1' as never),
+      code: 'ERR_INVALID_ARG_TYPE',
+    },
     { name: 'relu6 short out', call: () => binding.relu6(f32(8), f32(7)), code: 'ERR_INVALID_ARG_VALUE' },
     {
       name: 'softsign of a Float64Array',

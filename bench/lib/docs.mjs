@@ -102,8 +102,10 @@ CPU execution provider with 1 or 2 intra-op threads and writes into preallocated
 an awaited \`session.run\`, which onnxruntime-node schedules with \`setImmediate\`. The softmax cross-entropy graph
 is LogSoftmax, Mul, ReduceSum and Neg (ONNX's SoftmaxCrossEntropyLoss takes class indices, not distributions),
 plus Exp and Sub for the gradient; sigmoid cross-entropy is Relu(x) - x·z + Softplus(-|x|); l2 loss is
-ReduceSumSquare · 0.5. The sparse softmax cross-entropy (class ids as labels) is timed against the plain loop
-only: tfjs has no sparse loss, and no ONNX graph is written for it. Compare it with the dense loss with
+ReduceSumSquare · 0.5. relu6 is Clip(x, 0, 6), log sigmoid Neg(Softplus(Neg(x))), and silu x · Sigmoid(x)
+(opset 17 has no Silu); leaky relu, softplus and softsign are ONNX's own operators. tfjs has no softsign or
+silu, and leaky relu is \`tf.leakyRelu(x, 0.2)\`. The sparse softmax cross-entropy (class ids as labels) is
+timed against the plain loop only: tfjs has no sparse loss, and no ONNX graph is written for it. Compare it with the dense loss with
 backprop over as many classes. The copy floor is \`Float32Array.prototype.set\` of the input into a preallocated array.
 
 **Sizes and data.** Sizes are element counts of the main input (K = 1024, M = 1048576). Ops with a class axis use
@@ -154,6 +156,13 @@ compared is not significant. Compare ratios measured in the same run rather than
 /**
  * Renders docs/benchmarks.md. `links.chartFile` and `links.jsonFile` are paths relative to the docs folder.
  */
+// Names the kind of run: quick, full, or the subset of ops it timed (--ops).
+function describeRunKind(options) {
+  if (options.quick) return 'quick';
+  if (options.ops && options.ops.length > 0) return `ops ${options.ops.join(', ')} only`;
+  return 'full';
+}
+
 export function renderMarkdown(results, links) {
   const { meta, options } = results;
   const info = meta.simdNn;
@@ -171,7 +180,7 @@ How fast simd-nn's kernels run next to a plain JavaScript loop, TensorFlow.js an
 accurate each is. This machine is shared and has two cores: read the noise paragraph under [Method](#method)
 before quoting a number.
 
-- Run: ${options.quick ? 'quick' : 'full'}, ${meta.date.slice(0, 10)}, ${options.trials} trial(s), ${minutes} minutes.
+- Run: ${describeRunKind(options)}, ${meta.date.slice(0, 10)}, ${options.trials} trial(s), ${minutes} minutes.
 - Machine: ${describeMachine(meta)}.
 - Software: Node ${meta.node} (V8 ${meta.v8}); simd-nn ${info.version} with default instruction set
   **${info.isa}** (available: ${info.available.join(', ')}); ${peers}.

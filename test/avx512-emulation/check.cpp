@@ -314,7 +314,7 @@ void CheckMasksAndIntegers() {
   Expect("_mm512_or_si512", _mm512_or_si512(ia, ib), emu::OrSi512(ia, ib));
   Expect("_mm512_or_ps", _mm512_or_ps(a, b), emu::Or(a, b));
   ExpectShifts(ia, std::integer_sequence<unsigned, 0, 1, 19, 31, 32>{});
-  ExpectTernaryLogic(ia, ib, ic, std::integer_sequence<int, 0x00, 0x01, 0x96, 0xD8, 0xE2, 0xFE, 0xFF>{});
+  ExpectTernaryLogic(ia, ib, ic, std::integer_sequence<int, 0x00, 0x01, 0x96, 0xCA, 0xD8, 0xE2, 0xFE, 0xFF>{});
 
   Expect("_mm512_castpd_ps", _mm512_castpd_ps(ad), emu::CastToPs(ad));
   Expect("_mm512_castps_pd", _mm512_castps_pd(a), emu::CastToPd(a));

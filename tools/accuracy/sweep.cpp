@@ -235,8 +235,8 @@ struct Options {
   bool functions[kFunctionCount];
 };
 
-void SweepBlocks(const std::vector<const simd_nn::KernelSet*>& sets, const Options& options, std::atomic<uint64_t>* next,
-                 std::vector<Stats>* totals, std::mutex* totals_mutex) {
+void SweepBlocks(const std::vector<const simd_nn::KernelSet*>& sets, const Options& options,
+                 std::atomic<uint64_t>* next, std::vector<Stats>* totals, std::mutex* totals_mutex) {
   const uint64_t block_span = kBlockSize * options.stride;
   std::vector<float> x(kBlockSize);
   std::vector<float> y(kBlockSize);
