@@ -570,8 +570,8 @@ void LeakyRelu(const float* x, float* y, size_t n, float alpha) {
 // recovered by an FMA, so the result is rounded once. Other lanes (large |t|, and t infinite or NaN) need e
 // below 2^-126, where x e can still be a normal float. Where a block has such lanes, SiluFarLanes computes
 // them in float64 and they replace those lanes only, so each lane's result depends on its input alone.
-// At 64K elements the float64 form for every lane took 3.9 ns per element against 1.7 for sigmoid (AMD EPYC
-// of family 23).
+// In bench/ at 64K elements (AMD EPYC of family 23), the float64 form on every lane, one vector at a time,
+// took 4.46 ns per element, and this form 2.80, against 1.66 for sigmoid.
 constexpr float kSiluNearLimit = 87.0f;
 
 // Returns silu of the lanes of v in float64, for any t. e from ExpShiftedInDouble keeps float32 precision down
